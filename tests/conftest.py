@@ -1,0 +1,62 @@
+"""Shared fixtures: every test works in its own data directory; nothing touches .voc/ or the network."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from voc.config import Settings
+from voc.knowledge_base import KnowledgeBase
+from voc.storage import Store
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self: socket.socket, address: object) -> None:
+    # Real model endpoints and any other remote host are blocked in tests by default.
+    host = address[0] if isinstance(address, tuple) else address
+    if isinstance(host, str) and host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("/"):
+        raise RuntimeError(f"tests may not open network connections (tried {address!r})")
+    _real_connect(self, address)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def no_remote_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket.socket, "connect", _loopback_only)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def store(settings: Settings) -> Store:
+    return Store(settings.resolved_database_url)
+
+
+@pytest.fixture(scope="session")
+def loaded_kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnowledgeBase]:
+    """The real knowledge base embedded once into a session-wide Chroma directory."""
+    data_dir = tmp_path_factory.mktemp("kb")
+    kb = KnowledgeBase(Settings(data_dir=data_dir))
+    kb.load()
+    yield kb
+
+
+def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    url = os.environ.get("VOC_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("VOC_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped (set it to run them)")
+    return url

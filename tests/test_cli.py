@@ -1,0 +1,49 @@
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from voc.cli import app
+from voc.config import get_settings
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("VOC_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def test_demo_data_ingest_and_summary(runner: CliRunner, tmp_path: Path) -> None:
+    generated = runner.invoke(app, ["demo-data", "--weeks", "2", "--per-week", "300", "--end-week", "2026-W47"])
+    assert generated.exit_code == 0, generated.output
+    path = tmp_path / "data" / "demo" / "voices.jsonl"
+    rows = path.read_text(encoding="utf-8").splitlines()
+    assert len(rows) >= 600
+    ingested = runner.invoke(app, ["ingest", str(path)])
+    assert ingested.exit_code == 0, ingested.output
+    assert "stored" in ingested.output
+    summary = runner.invoke(app, ["summary", "--week", "2026-W47"])
+    assert summary.exit_code == 0 and "2026-W47" in summary.output
+    first = json.loads(rows[0])
+    assert first["id"] in {json.loads(r)["id"] for r in rows}
+
+
+def test_kb_check(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["kb", "check"])
+    assert result.exit_code == 0, result.output
+    assert "12 departments" in result.output
+
+
+def test_ingest_missing_file_is_a_clear_error(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["ingest", str(tmp_path / "nope.csv")])
+    assert result.exit_code == 2, result.output
+    assert "no such file" in " ".join(result.output.split()), result.output
+
+
+def test_mcp_refuses_unknown_server_and_open_binding_without_token(runner: CliRunner) -> None:
+    assert runner.invoke(app, ["mcp", "weather"]).exit_code == 2
+    open_bind = runner.invoke(app, ["mcp", "tickets", "--transport", "http", "--host", "0.0.0.0"])
+    assert open_bind.exit_code == 2 and "bearer token" in open_bind.output

@@ -1,0 +1,75 @@
+"""End to end: the servers as separate processes, over stdio and over streamable HTTP."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.conftest import write_jsonl
+from voc.config import Settings
+from voc.ingest import Ingestor
+from voc.knowledge_base import KnowledgeBase
+from voc.storage import Store
+
+pytestmark = pytest.mark.slow
+ROW = {"id": "e2e-1", "created_at": "2026-11-18T10:00:00", "channel": "电话客服", "text": "热线排队四十分钟没人接"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_tickets_over_stdio(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    Ingestor(Store(settings.resolved_database_url), settings).ingest_file(write_jsonl(tmp_path / "v.jsonl", [ROW]))
+    params = StdioServerParameters(command=sys.executable, args=["-m", "voc.cli", "mcp", "tickets"],
+                                   env={**os.environ, "VOC_DATA_DIR": str(settings.data_dir)})
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        result = await session.call_tool("get_voice", {"voice_id": "e2e-1"})
+    assert result.structuredContent["text"] == ROW["text"]
+
+
+@pytest.fixture
+def http_cases_server(loaded_kb: KnowledgeBase):
+    port = free_port()
+    env = {**os.environ, "VOC_DATA_DIR": str(loaded_kb.settings.data_dir), "VOC_MCP_TOKEN": "s3cret"}
+    process = subprocess.Popen([sys.executable, "-m", "voc.cli", "mcp", "cases", "--transport", "http",
+                                "--port", str(port)], env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(process.stderr.read().decode()) from None
+            time.sleep(0.2)
+    yield f"http://127.0.0.1:{port}/mcp"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+async def test_cases_over_http_with_bearer_token(http_cases_server: str) -> None:
+    async with httpx.AsyncClient(headers={"Authorization": "Bearer s3cret"}, timeout=60) as http, \
+            streamable_http_client(http_cases_server, http_client=http) as (read, write, _), \
+            ClientSession(read, write) as session:
+        await session.initialize()
+        result = await session.call_tool("search_cases", {"query": "热线排队等待太久", "top_k": 2})
+    assert len(result.structuredContent["hits"]) == 2
+
+
+async def test_http_refuses_a_missing_token(http_cases_server: str) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(http_cases_server, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+    assert response.status_code == 401

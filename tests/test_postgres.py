@@ -1,0 +1,62 @@
+"""The same store, ingestion and queries against a real PostgreSQL server."""
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import write_jsonl
+from voc.config import Settings
+from voc.ingest import Ingestor
+from voc.periods import parse_week
+from voc.storage import Store
+from voc.voice_queries import GroupBy, VoiceFilter, compare_periods, count_voices, search_voices
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_settings(postgres_url: str, tmp_path: Path) -> Iterator[Settings]:
+    schema = f"voc_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(postgres_url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in postgres_url else "?"
+    url = f"{postgres_url}{separator}options=-csearch_path%3D{schema}"
+    yield Settings(data_dir=tmp_path / "data", database_url=url)
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def test_ingest_and_query_on_postgres(pg_settings: Settings, tmp_path: Path) -> None:
+    store = Store(pg_settings.resolved_database_url)
+    assert store.engine.dialect.name == "postgresql"
+    rows = [
+        {"id": "p1", "created_at": "2026-11-10T09:00:00", "channel": "电话客服", "business": "信用卡",
+         "customer_id": "13800000001", "text": "年费扣了两次"},
+        {"id": "p2", "created_at": "2026-11-17T23:30:00", "channel": "电话客服", "business": "信用卡",
+         "customer_id": "13800000002", "text": "年费又扣了，电话13800000002"},
+        {"id": "p3", "created_at": "2026-11-18T09:00:00", "channel": "在线客服", "business": "信用卡",
+         "customer_id": "13800000002", "text": "年费又扣了，电话13800000002！"},
+        {"id": "p4", "created_at": "2026-11-18T10:00:00", "channel": "投诉工单", "business": "手机银行",
+         "customer_id": "13800000003", "text": "APP闪退"},
+        {"id": "bad", "created_at": "yesterday", "channel": "电话客服", "text": "x"},
+    ]
+    path = write_jsonl(tmp_path / "pg.jsonl", rows)
+    report = Ingestor(store, pg_settings).ingest_file(path)
+    assert (report.stored, report.linked, report.rejected) == (3, 1, 1)
+    assert Ingestor(store, pg_settings).ingest_file(path).already_stored == 4
+
+    assert store.get_voice("p2").created_at == datetime(2026, 11, 17, 15, 30, tzinfo=UTC)
+    assert store.get_voice("p2").text == "年费又扣了，电话[手机号]"
+    week = parse_week("2026-W47")
+    counts = count_voices(store, GroupBy.CHANNEL, VoiceFilter.for_period(week))
+    assert {r.key: r.count for r in counts.rows} == {"电话客服": 1, "投诉工单": 1}
+    comparison = compare_periods(store, GroupBy.BUSINESS, week)
+    assert {r.key: (r.current, r.previous) for r in comparison.rows} == {"信用卡": (1, 1), "手机银行": (1, 0)}
+    page = search_voices(store, VoiceFilter.for_period(week, query="年费", include_duplicates=True))
+    assert [v.id for v in page.items] == ["p2", "p3"] and page.items[1].duplicate_of == "p2"

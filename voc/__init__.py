@@ -1,0 +1,1 @@
+"""voc: the core package — models, settings, storage, ingestion, masking, knowledge base, CLI."""

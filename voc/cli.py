@@ -1,0 +1,233 @@
+"""The `voc` command."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from voc.config import get_settings
+
+if TYPE_CHECKING:
+    from voc.kb_models import Taxonomy
+
+app = typer.Typer(help="客户声音 VOC: ingest voices, load the knowledge base, serve MCP tools.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+kb_app = typer.Typer(help="The knowledge base: service matrix, taxonomy, cases, documents.", no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
+console = Console(stderr=True)
+
+
+@contextmanager
+def progress_bars() -> Iterator[Progress]:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        yield progress
+
+
+def fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=2)
+
+
+@app.command("demo-data")
+def demo_data(
+    weeks: Annotated[int, typer.Option(min=1, max=104, help="How many ISO weeks.")] = 8,
+    per_week: Annotated[int, typer.Option(min=10, help="Voices per week.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 7,
+    end_week: Annotated[str | None, typer.Option(help="Last week, e.g. 2026-W47 (default: last complete).")] = None,
+    out: Annotated[Path | None, typer.Option(help="JSONL file to write (default: DATA_DIR/demo/voices.jsonl).")] = None,
+) -> None:
+    """Write a realistic demo VOC stream (demo and benchmark data only, never evaluation gold)."""
+    from voc import demo
+
+    settings = get_settings()
+    target = out or settings.resolved_data_dir / "demo" / "voices.jsonl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with progress_bars() as progress:
+        task = progress.add_task("generating demo voices", total=weeks * per_week)
+        rows = demo.generate(weeks=weeks, per_week=per_week, seed=seed, end_week=end_week)
+        count = demo.write_jsonl(_advancing(rows, progress, task), target)
+    console.print(f"wrote {count} voices to {target}")
+    typer.echo(str(target))
+
+
+def _advancing(rows: Iterator[dict[str, Any]], progress: Progress, task: TaskID) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        progress.advance(task)
+        yield row
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="CSV, JSONL or XLSX files.")],
+    column_map: Annotated[Path | None, typer.Option(help="YAML mapping your export's headers to fields.")] = None,
+) -> None:
+    """Store voices: masked, duplicates linked, every bad row written to a rejects file with its reason."""
+    from voc.ingest import ColumnMap, IngestError, Ingestor
+    from voc.storage import Store
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    try:
+        ingestor = Ingestor(Store(settings.resolved_database_url), settings,
+                            ColumnMap.load(column_map or settings.column_map))
+    except (IngestError, OSError) as exc:
+        raise fail(str(exc)) from exc
+    reports = []
+    with progress_bars() as progress:
+        for path in paths:
+            task = progress.add_task(f"ingesting {path.name}", total=None)
+
+            def advance(n: int, task: TaskID = task) -> None:
+                progress.advance(task, n)
+            try:
+                reports.append(ingestor.ingest_file(path, advance))
+            except IngestError as exc:
+                raise fail(str(exc)) from exc
+            progress.update(task, total=reports[-1].rows, completed=reports[-1].rows)
+    table = Table("file", "rows", "stored", "duplicate", "(linked)", "(already stored)", "rejected", "rejects file")
+    for r in reports:
+        table.add_row(Path(r.path).name, str(r.rows), str(r.stored), str(r.duplicate), str(r.linked),
+                      str(r.already_stored), str(r.rejected), r.rejects_path or "-")
+    Console().print(table)
+
+
+@kb_app.command("load")
+def kb_load() -> None:
+    """Check the knowledge files and mirror them into Chroma (only new or changed items are embedded)."""
+    from voc.knowledge import KnowledgeError
+    from voc.knowledge_base import KnowledgeBase
+
+    kb = KnowledgeBase(get_settings())
+    tasks: dict[str, TaskID] = {}
+    with progress_bars() as progress:
+        def step(name: str, n: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = progress.add_task(f"embedding {name}", total=total)
+            progress.advance(tasks[name], n)
+        try:
+            reports = kb.load(step)
+        except KnowledgeError as exc:
+            raise fail(str(exc)) from exc
+    table = Table("collection", "added", "updated", "deleted", "unchanged")
+    for r in reports:
+        table.add_row(r.collection, str(r.added), str(r.updated), str(r.deleted), str(r.unchanged))
+    Console().print(table)
+
+
+@kb_app.command("check")
+def kb_check() -> None:
+    """Validate the knowledge files against their schemas and each other."""
+    from voc.knowledge import KnowledgeError
+    from voc.knowledge_base import KnowledgeBase
+
+    kb = KnowledgeBase(get_settings())
+    try:
+        kb.check()
+    except (KnowledgeError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    typer.echo(f"service matrix {kb.matrix.version}: {len(kb.matrix.departments)} departments, "
+               f"{len(kb.matrix.entries)} entries; taxonomy {kb.taxonomy.version}: {len(kb.taxonomy.tags)} tags; "
+               f"{len(kb.cases())} cases; {len(kb.docs)} documents")
+
+
+@kb_app.command("tag-rename")
+def tag_rename(old: str, new: str) -> None:
+    """Rename a taxonomy tag (the old path stays as an alias; the version and changelog move on)."""
+    from voc.knowledge import rename_tag
+
+    _edit_taxonomy(lambda t: rename_tag(t, old, new))
+
+
+@kb_app.command("tag-merge")
+def tag_merge(sources: list[str], into: Annotated[str, typer.Option(help="The tag that remains.")]) -> None:
+    """Merge tags into one (their paths become aliases of the remaining tag)."""
+    from voc.knowledge import merge_tags
+
+    _edit_taxonomy(lambda t: merge_tags(t, sources, into))
+
+
+@kb_app.command("tag-add")
+def tag_add(definition: Annotated[Path, typer.Argument(help="YAML file with one tag definition.")]) -> None:
+    """Add a taxonomy tag from a YAML file (path, dimension, definition, use_when, dont_use_when, examples)."""
+    import yaml
+
+    from voc.kb_models import TagDefinition
+    from voc.knowledge import add_tag
+
+    tag = TagDefinition.model_validate(yaml.safe_load(definition.read_text(encoding="utf-8")))
+    _edit_taxonomy(lambda t: add_tag(t, tag))
+
+
+def _edit_taxonomy(change: Callable[[Taxonomy], Taxonomy]) -> None:
+    from voc.knowledge import KnowledgeError, load_taxonomy, save_taxonomy
+
+    path = get_settings().taxonomy_path
+    try:
+        changed = change(load_taxonomy(path))
+    except KnowledgeError as exc:
+        raise fail(str(exc)) from exc
+    save_taxonomy(changed, path)
+    typer.echo(f"taxonomy {changed.version}: {changed.changelog[-1].changes[0]}")
+
+
+@app.command()
+def mcp(
+    name: Annotated[str, typer.Argument(help="tickets, knowledge or cases")],
+    transport: Annotated[str, typer.Option(help="stdio or http")] = "stdio",
+    host: Annotated[str | None, typer.Option(help="HTTP bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port.")] = None,
+    token: Annotated[str | None, typer.Option(help="Bearer token for HTTP (default VOC_MCP_TOKEN).")] = None,
+) -> None:
+    """Serve one MCP server over stdio or streamable HTTP (endpoint /mcp)."""
+    from mcp_servers import SERVERS
+    from mcp_servers.common import run
+
+    settings = get_settings()
+    if name not in SERVERS:
+        raise fail(f"unknown server {name!r}; choose one of {', '.join(SERVERS)}")
+    if transport not in ("stdio", "http"):
+        raise fail("transport must be stdio or http")
+    bind = host or settings.mcp_host
+    secret = token or settings.mcp_token
+    if transport == "http" and bind not in ("127.0.0.1", "localhost", "::1") and not secret:
+        raise fail("binding beyond loopback needs a bearer token (--token or VOC_MCP_TOKEN)")
+    run(SERVERS[name](settings), transport, bind, port or settings.mcp_port, secret)  # type: ignore[arg-type]
+
+
+@app.command()
+def summary(
+    week: Annotated[str | None, typer.Option(help="ISO week, default the latest week with voices.")] = None,
+) -> None:
+    """Headline figures of a week against the week before: volume by funnel tier, channel and business."""
+    from voc.summary import print_summary
+
+    print_summary(get_settings(), week, Console())
+
+
+@app.command()
+def quickstart(
+    weeks: Annotated[int, typer.Option(min=1)] = 8,
+    per_week: Annotated[int, typer.Option(min=10)] = 2000,
+    seed: int = 7,
+    end_week: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """The main job on the embedded default: demo data → stores (SQLite, Chroma) → weekly summary."""
+    settings = get_settings()
+    settings.ensure_dirs()
+    target = settings.resolved_data_dir / "demo" / "voices.jsonl"
+    demo_data(weeks=weeks, per_week=per_week, seed=seed, end_week=end_week, out=target)
+    ingest(paths=[target], column_map=None)
+    kb_load()
+    summary(week=end_week)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

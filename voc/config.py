@@ -1,0 +1,76 @@
+"""The one settings object: every knob of the product, read from VOC_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VOC_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".voc"), description="Everything the product writes lives here.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir.")
+    chroma_url: str | None = Field(default=None, description="http://host:port of a Chroma server.")
+    knowledge_dir: Path = Field(default=REPO_ROOT / "knowledge")
+    service_matrix: Path | None = Field(default=None, description="A bank's own matrix (YAML or CSV).")
+    taxonomy: Path | None = Field(default=None, description="A bank's own taxonomy YAML.")
+    column_map: Path | None = Field(default=None, description="YAML mapping bank export headers to fields.")
+
+    allow_unmasked_pii: bool = Field(default=False, description="Store text unmasked (never in production).")
+    pii_salt: str = Field(default="voc-default-salt", description="Key of the customer-id pseudonym hash.")
+    duplicate_window_hours: int = Field(default=72, ge=0)
+    near_duplicate_similarity: float = Field(default=0.85, gt=0, le=1)
+    ingest_batch_size: int = Field(default=2000, ge=1)
+
+    mcp_host: str = "127.0.0.1"
+    mcp_port: int = 8765
+    mcp_token: str | None = Field(default=None, description="Bearer token required by the HTTP transport.")
+    max_page_size: int = Field(default=200, ge=1)
+    embed_batch_size: int = Field(default=64, ge=1)
+
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.resolved_data_dir / 'voc.db'}"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.resolved_data_dir / "chroma"
+
+    @property
+    def service_matrix_path(self) -> Path:
+        return self.service_matrix or self.knowledge_dir / "service_matrix.yaml"
+
+    @property
+    def taxonomy_path(self) -> Path:
+        return self.taxonomy or self.knowledge_dir / "taxonomy.yaml"
+
+    @property
+    def rejects_dir(self) -> Path:
+        return self.resolved_data_dir / "rejects"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.resolved_data_dir / "runs"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.resolved_data_dir, self.rejects_dir, self.runs_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,228 @@
+"""The knowledge base behind the knowledge and cases MCP servers: files, Chroma, and the queries."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import cached_property
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from voc.config import Settings
+from voc.kb_models import Case, KnowledgeDoc, MatrixEntry, ServiceMatrix, Taxonomy
+from voc.knowledge import KnowledgeError, load_cases, load_docs, load_service_matrix, load_taxonomy
+from voc.models import Business, Channel
+from voc.storage import RecordedCase, Store
+from voc.vectorstore import (
+    CASES,
+    COLLECTIONS,
+    DOCS,
+    MATRIX,
+    TAGS,
+    Hit,
+    Item,
+    SyncReport,
+    case_items,
+    client_for,
+    collection,
+    doc_items,
+    matrix_items,
+    search,
+    sync,
+    tag_items,
+)
+
+# Weights of the attribution evidence. Keywords are the strongest signal of the scene; the
+# business field narrows it; semantic similarity catches paraphrases the keyword lists miss.
+KEYWORD_WEIGHT = 0.25
+MAX_KEYWORD_SCORE = 0.75
+BUSINESS_MATCH = 0.3
+BUSINESS_MISMATCH = -0.25
+CHANNEL_MATCH = 0.15
+SEMANTIC_WEIGHT = 0.35
+SEMANTIC_POOL = 12
+
+
+class OwnerCandidate(BaseModel):
+    owner: str
+    score: float
+    confidence: float = Field(ge=0, le=1)
+    role: str
+    matched_entries: list[str]
+    reasons: list[str]
+
+
+class DocHit(BaseModel):
+    chunk_id: str
+    doc_id: str
+    title: str
+    section: str
+    category: str
+    text: str
+    similarity: float
+
+
+class CaseHit(BaseModel):
+    case: Case
+    similarity: float
+
+
+class KnowledgeBase:
+    """Knowledge files validated against each other, mirrored into Chroma for semantic search."""
+
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.store = store or Store(settings.resolved_database_url)
+
+    @cached_property
+    def matrix(self) -> ServiceMatrix:
+        return load_service_matrix(self.settings.service_matrix_path)
+
+    @cached_property
+    def taxonomy(self) -> Taxonomy:
+        return load_taxonomy(self.settings.taxonomy_path)
+
+    @cached_property
+    def docs(self) -> list[KnowledgeDoc]:
+        return load_docs(self.settings.knowledge_dir / "docs")
+
+    def cases(self) -> list[Case]:
+        library = load_cases(self.settings.knowledge_dir / "cases")
+        return library + self.recorded_cases()
+
+    def recorded_cases(self) -> list[Case]:
+        with self.store.session() as session:
+            rows = session.scalars(select(RecordedCase).order_by(RecordedCase.recorded_at)).all()
+            return [Case.model_validate(row.payload) for row in rows]
+
+    def check(self) -> None:
+        """Cross-file consistency: every owner named anywhere is a department of the matrix."""
+        departments = set(self.matrix.department_names())
+        for case in self.cases():
+            if case.owner not in departments:
+                raise KnowledgeError(f"case {case.id} names owner {case.owner!r} outside the service matrix")
+        for doc in self.docs:
+            if doc.owner and doc.owner not in departments:
+                raise KnowledgeError(f"document {doc.id} names owner {doc.owner!r} outside the service matrix")
+
+    def collection_items(self) -> dict[str, list[Item]]:
+        return {DOCS: doc_items(self.docs), CASES: case_items(self.cases()),
+                MATRIX: matrix_items(self.matrix), TAGS: tag_items(self.taxonomy)}
+
+    def load(self, progress: Callable[[str, int, int], None] | None = None) -> list[SyncReport]:
+        """Mirror the knowledge files into Chroma; unchanged items are not embedded again."""
+        self.check()
+        client = client_for(self.settings)
+        reports = []
+        for name, items in self.collection_items().items():
+            def step(n: int, name: str = name, total: int = len(items)) -> None:
+                if progress:
+                    progress(name, n, total)
+            reports.append(sync(collection(client, name), items, step))
+        return reports
+
+    def counts(self) -> dict[str, int]:
+        client = client_for(self.settings)
+        return {name: collection(client, name).count() for name in COLLECTIONS}
+
+    # ------------------------------------------------------------ queries
+
+    def search_docs(self, query: str, top_k: int = 5, category: str | None = None) -> list[DocHit]:
+        hits = search(collection(client_for(self.settings), DOCS), query, top_k,
+                      {"category": category} if category else None)
+        return [DocHit(chunk_id=h.id, doc_id=h.metadata["doc_id"], title=h.metadata["title"],
+                       section=h.metadata["section"], category=h.metadata["category"],
+                       text=h.document.partition("\n")[2], similarity=h.similarity) for h in hits]
+
+    def candidate_owners(self, text: str, channel: Channel | None = None, business: Business | None = None,
+                         top_k: int = 3) -> list[OwnerCandidate]:
+        """Owners from the service matrix for one voice: rule evidence plus semantic neighbours."""
+        semantic = search(collection(client_for(self.settings), MATRIX), text, SEMANTIC_POOL)
+        scored = [self._score_entry(entry, text, channel, business, semantic) for entry in self.matrix.entries]
+        return _rank_owners(scored, top_k)
+
+    def _score_entry(self, entry: MatrixEntry, text: str, channel: Channel | None, business: Business | None,
+                     semantic: list[Hit]) -> tuple[MatrixEntry, float, list[str]]:
+        score, reasons = 0.0, []
+        hits = [k for k in entry.keywords if k and k in text]
+        if hits:
+            score += min(MAX_KEYWORD_SCORE, KEYWORD_WEIGHT * len(hits))
+            reasons.append(f"命中场景关键词「{'、'.join(hits)}」（{entry.scene}）")
+        if business is not None and "*" not in entry.business:
+            if business in entry.business:
+                score += BUSINESS_MATCH
+                reasons.append(f"业务类型{business.value}与场景一致")
+            else:
+                score += BUSINESS_MISMATCH
+        if channel is not None and "*" not in entry.channels and channel in entry.channels:
+            score += CHANNEL_MATCH
+            reasons.append(f"渠道{channel.value}属于该场景")
+        similarity = _relative_similarity(entry.id, semantic)
+        if similarity > 0:
+            score += SEMANTIC_WEIGHT * similarity
+            reasons.append(f"语义近似场景「{entry.scene}」")
+        return entry, score, reasons
+
+    def search_cases(self, query: str, top_k: int = 5, dimension: str | None = None,
+                     business: Business | None = None) -> list[CaseHit]:
+        filters = [{"dimension": dimension} if dimension else None,
+                   {"business": business.value} if business else None]
+        present = [f for f in filters if f]
+        where = None if not present else present[0] if len(present) == 1 else {"$and": present}
+        hits = search(collection(client_for(self.settings), CASES), query, top_k, where)
+        return [CaseHit(case=Case.model_validate_json(h.metadata["payload"]), similarity=h.similarity)
+                for h in hits]
+
+    def get_case(self, case_id: str) -> Case | None:
+        result = collection(client_for(self.settings), CASES).get(ids=[case_id], include=["metadatas"])
+        metadatas = result["metadatas"] or []
+        return Case.model_validate_json(str(metadatas[0]["payload"])) if metadatas else None
+
+    def record_case(self, case: Case) -> Case:
+        """Persist a case from the closed loop and make it searchable at once."""
+        if case.owner not in self.matrix.department_names():
+            raise KnowledgeError(f"owner {case.owner!r} is not a department of the service matrix")
+        if self.get_case(case.id) is not None:
+            raise KnowledgeError(f"case {case.id} already exists")
+        with self.store.session() as session:
+            session.add(RecordedCase(id=case.id, payload=case.model_dump(mode="json"),
+                                     recorded_at=datetime.now(UTC)))
+        coll = collection(client_for(self.settings), CASES)
+        item = case_items([case])[0]
+        coll.upsert(ids=[item.id], documents=[item.document], metadatas=[item.metadata])
+        return case
+
+    def next_case_id(self) -> str:
+        numbers = [int(m.group(1)) for c in self.cases() if (m := re.match(r"CASE-(\d+)$", c.id))]
+        return f"CASE-{max(numbers, default=0) + 1:03d}"
+
+
+def _relative_similarity(entry_id: str, semantic: list[Hit]) -> float:
+    """Scale the neighbour's similarity within the pool: e5 similarities sit in a narrow band,
+    so only the position relative to the best and worst neighbour carries information."""
+    if not semantic:
+        return 0.0
+    values = [h.similarity for h in semantic]
+    top, bottom = max(values), min(values)
+    for hit in semantic:
+        if hit.id == entry_id:
+            return 1.0 if top == bottom else (hit.similarity - bottom) / (top - bottom)
+    return 0.0
+
+
+def _rank_owners(scored: list[tuple[MatrixEntry, float, list[str]]], top_k: int) -> list[OwnerCandidate]:
+    best: dict[str, tuple[MatrixEntry, float, list[str], list[str]]] = {}
+    for entry, score, reasons in sorted(scored, key=lambda s: (-s[1], s[0].id)):
+        if score <= 0:
+            continue
+        if entry.owner not in best:
+            best[entry.owner] = (entry, score, list(reasons), [entry.id])
+        elif len(best[entry.owner][3]) < 3:
+            best[entry.owner][3].append(entry.id)
+    ranked = sorted(best.values(), key=lambda b: (-b[1], b[0].owner))[:top_k]
+    total = sum(score for _, score, _, _ in ranked) or 1.0
+    return [OwnerCandidate(owner=entry.owner, score=round(score, 4), confidence=round(score / total, 4),
+                           role=entry.role, matched_entries=ids, reasons=reasons)
+            for entry, score, reasons, ids in ranked]

@@ -1,0 +1,70 @@
+"""Reporting periods: ISO weeks and explicit date ranges in local (Asia/Shanghai) time."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+
+from pydantic import BaseModel, model_validator
+
+from voc.models import LOCAL_TZ
+
+_WEEK_RE = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.I)
+
+
+class Period(BaseModel):
+    """An inclusive range of local calendar days."""
+
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.end < self.start:
+            raise ValueError(f"period ends ({self.end}) before it starts ({self.start})")
+        return self
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Period:
+        """The period of the same length just before this one."""
+        return Period(start=self.start - timedelta(days=self.days), end=self.start - timedelta(days=1))
+
+    @property
+    def label(self) -> str:
+        year, week, weekday = self.start.isocalendar()
+        if weekday == 1 and self.days == 7:
+            return f"{year}-W{week:02d}"
+        return f"{self.start.isoformat()}~{self.end.isoformat()}"
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def parse_week(week: str) -> Period:
+    match = _WEEK_RE.match(week.strip())
+    if not match:
+        raise ValueError(f"{week!r} is not an ISO week like 2026-W47")
+    year, number = int(match.group(1)), int(match.group(2))
+    try:
+        monday = date.fromisocalendar(year, number, 1)
+    except ValueError as exc:
+        raise ValueError(f"{week!r}: {exc}") from exc
+    return Period(start=monday, end=monday + timedelta(days=6))
+
+
+def period_of(week: str | None = None, start: date | None = None, end: date | None = None) -> Period:
+    """A week, or an explicit from/to range (either end may be open when the other is a week)."""
+    if week:
+        return parse_week(week)
+    if start and end:
+        return Period(start=start, end=end)
+    raise ValueError("give either a week (2026-W47) or both a start and an end date")
+
+
+def last_complete_week(today: date | None = None) -> Period:
+    today = today or datetime.now(LOCAL_TZ).date()
+    this_monday = today - timedelta(days=today.weekday())
+    return Period(start=this_monday - timedelta(days=7), end=this_monday - timedelta(days=1))

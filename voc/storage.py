@@ -1,0 +1,170 @@
+"""The voice store: SQLAlchemy 2 on SQLite (default) or PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from voc.models import LOCAL_TZ, Business, Channel, Segment, SourceType, Voice
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC and returns them aware, on SQLite as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        aware = value if value.tzinfo else value.replace(tzinfo=LOCAL_TZ)
+        utc = aware.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class VoiceRow(Base):
+    __tablename__ = "voices"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Local (Asia/Shanghai) calendar fields, computed once at ingestion so that period, day and
+    # week queries are plain indexed comparisons on every database.
+    local_date: Mapped[date] = mapped_column(Date)
+    iso_week: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[str] = mapped_column(String(16))
+    funnel_tier: Mapped[int] = mapped_column(Integer)
+    source_type: Mapped[str] = mapped_column(String(8))
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    customer_segment: Mapped[str] = mapped_column(String(8))
+    business: Mapped[str | None] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    text_key: Mapped[str] = mapped_column(String(32), doc="Hash of the normalised text, for duplicates.")
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    duplicate_of: Mapped[str | None] = mapped_column(ForeignKey("voices.id"))
+    source_file: Mapped[str | None] = mapped_column(String(512))
+    source_row: Mapped[int | None] = mapped_column(Integer)
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_voices_local_date", "local_date"),
+        Index("ix_voices_week", "iso_week"),
+        Index("ix_voices_channel_date", "channel", "local_date"),
+        Index("ix_voices_business_date", "business", "local_date"),
+        Index("ix_voices_segment_date", "customer_segment", "local_date"),
+        Index("ix_voices_tier_date", "funnel_tier", "local_date"),
+        Index("ix_voices_customer_time", "customer_id", "created_at"),
+        Index("ix_voices_text_key", "text_key"),
+    )
+
+    def to_voice(self) -> Voice:
+        return Voice(
+            id=self.id,
+            created_at=self.created_at.astimezone(LOCAL_TZ),
+            channel=Channel(self.channel),
+            source_type=SourceType(self.source_type),
+            customer_id=self.customer_id,
+            customer_segment=Segment(self.customer_segment),
+            business=Business(self.business) if self.business else None,
+            text=self.text,
+            metadata=dict(self.meta or {}),
+        )
+
+
+class RecordedCase(Base):
+    """Cases recorded through the closed loop; the YAML library is the rest of the case store."""
+
+    __tablename__ = "recorded_cases"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    Base.metadata.create_all(engine)
+    return engine
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    return make_engine(url)
+
+
+class Store:
+    """Opens sessions on one database; every reader and writer of voices goes through it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = engine_for(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def get_voice(self, voice_id: str) -> Voice | None:
+        with self.session() as session:
+            row = session.get(VoiceRow, voice_id)
+            return row.to_voice() if row else None
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        with self.session() as session:
+            return set(session.scalars(select(VoiceRow.id).where(VoiceRow.id.in_(ids))))
+
+    def count(self) -> int:
+        from sqlalchemy import func
+
+        with self.session() as session:
+            return session.scalar(select(func.count()).select_from(VoiceRow)) or 0
+
+
+def iso_week_of(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"

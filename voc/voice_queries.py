@@ -1,0 +1,209 @@
+"""Queries over stored voices: the domain logic behind the tickets MCP server."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, and_, func, select
+
+from voc.models import Business, Channel, FunnelTier, Segment, SourceType, Voice
+from voc.periods import Period
+from voc.storage import Store, VoiceRow
+
+SAMPLE_POOL = 3000
+
+
+class GroupBy(StrEnum):
+    CHANNEL = "channel"
+    BUSINESS = "business"
+    DAY = "day"
+    WEEK = "week"
+    SEGMENT = "segment"
+    FUNNEL_TIER = "funnel_tier"
+    SOURCE_TYPE = "source_type"
+
+
+_GROUP_COLUMNS = {
+    GroupBy.CHANNEL: VoiceRow.channel,
+    GroupBy.BUSINESS: VoiceRow.business,
+    GroupBy.DAY: VoiceRow.local_date,
+    GroupBy.WEEK: VoiceRow.iso_week,
+    GroupBy.SEGMENT: VoiceRow.customer_segment,
+    GroupBy.FUNNEL_TIER: VoiceRow.funnel_tier,
+    GroupBy.SOURCE_TYPE: VoiceRow.source_type,
+}
+
+
+class VoiceFilter(BaseModel):
+    """Which voices: a local-date range plus optional attribute filters. Linked duplicates are
+    left out unless asked for, so one customer repeating a complaint counts once."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    channel: Channel | None = None
+    business: Business | None = None
+    segment: Segment | None = None
+    funnel_tier: FunnelTier | None = None
+    source_type: SourceType | None = None
+    query: str | None = Field(default=None, max_length=200, description="Words that must all appear.")
+    include_duplicates: bool = False
+
+    @classmethod
+    def for_period(cls, period: Period, **filters: Any) -> VoiceFilter:
+        return cls(date_from=period.start, date_to=period.end, **filters)
+
+    def apply(self, statement: Select) -> Select:
+        conditions = []
+        if self.date_from:
+            conditions.append(VoiceRow.local_date >= self.date_from)
+        if self.date_to:
+            conditions.append(VoiceRow.local_date <= self.date_to)
+        for column, value in ((VoiceRow.channel, self.channel), (VoiceRow.business, self.business),
+                              (VoiceRow.customer_segment, self.segment), (VoiceRow.source_type, self.source_type)):
+            if value is not None:
+                conditions.append(column == value.value)
+        if self.funnel_tier is not None:
+            conditions.append(VoiceRow.funnel_tier == int(self.funnel_tier))
+        for term in (self.query or "").split():
+            conditions.append(VoiceRow.text.contains(term, autoescape=True))
+        if not self.include_duplicates:
+            conditions.append(VoiceRow.duplicate_of.is_(None))
+        return statement.where(and_(*conditions)) if conditions else statement
+
+
+class VoiceRecord(Voice):
+    duplicate_of: str | None = None
+
+
+class VoicePage(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    items: list[VoiceRecord]
+
+    @property
+    def next_offset(self) -> int | None:
+        return self.offset + self.limit if self.offset + self.limit < self.total else None
+
+
+class CountRow(BaseModel):
+    key: str
+    count: int
+    customers: int = Field(description="Distinct (pseudonymous) customers.")
+
+
+class Counts(BaseModel):
+    group_by: GroupBy
+    total: int
+    rows: list[CountRow]
+
+
+class ComparisonRow(BaseModel):
+    key: str
+    current: int
+    previous: int
+    change: int
+    growth: float | None = Field(description="current/previous − 1; null when previous is 0.")
+    z: float = Field(description="Poisson rate-difference z score; |z| ≥ 1.96 is significant at 5%.")
+    significant: bool
+
+
+class Comparison(BaseModel):
+    group_by: GroupBy
+    current_period: Period
+    previous_period: Period
+    current_total: int
+    previous_total: int
+    rows: list[ComparisonRow]
+
+
+def _record(row: VoiceRow) -> VoiceRecord:
+    return VoiceRecord(**row.to_voice().model_dump(exclude={"funnel_tier"}), duplicate_of=row.duplicate_of)
+
+
+def search_voices(store: Store, where: VoiceFilter, offset: int = 0, limit: int = 50) -> VoicePage:
+    with store.session() as session:
+        total = session.scalar(where.apply(select(func.count()).select_from(VoiceRow))) or 0
+        rows = session.scalars(where.apply(select(VoiceRow))
+                               .order_by(VoiceRow.created_at, VoiceRow.id).offset(offset).limit(limit)).all()
+        return VoicePage(total=total, offset=offset, limit=limit, items=[_record(r) for r in rows])
+
+
+def get_voice(store: Store, voice_id: str) -> VoiceRecord | None:
+    with store.session() as session:
+        row = session.get(VoiceRow, voice_id)
+        return _record(row) if row else None
+
+
+def count_voices(store: Store, group_by: GroupBy, where: VoiceFilter) -> Counts:
+    column = _GROUP_COLUMNS[group_by]
+    statement = where.apply(select(column, func.count(), func.count(func.distinct(VoiceRow.customer_id)))
+                            .select_from(VoiceRow)).group_by(column).order_by(column)
+    with store.session() as session:
+        result = session.execute(statement).all()
+    rows = [CountRow(key=_key(value), count=count, customers=customers) for value, count, customers in result]
+    rows.sort(key=lambda r: (-r.count, r.key) if group_by not in (GroupBy.DAY, GroupBy.WEEK) else (r.key,))
+    return Counts(group_by=group_by, total=sum(r.count for r in rows), rows=rows)
+
+
+def _key(value: object) -> str:
+    if value is None:
+        return "未填写"
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def poisson_z(current: int, previous: int) -> float:
+    """z of the difference of two Poisson counts over equal exposure."""
+    return 0.0 if current + previous == 0 else (current - previous) / math.sqrt(current + previous)
+
+
+def compare_periods(store: Store, group_by: GroupBy, current: Period, previous: Period | None = None,
+                    where: VoiceFilter | None = None) -> Comparison:
+    previous = previous or current.previous()
+    base = where or VoiceFilter()
+    now = count_voices(store, group_by, base.model_copy(update={"date_from": current.start, "date_to": current.end}))
+    before = count_voices(store, group_by,
+                          base.model_copy(update={"date_from": previous.start, "date_to": previous.end}))
+    # Scale the previous count when the two periods differ in length.
+    scale = current.days / previous.days
+    old = {r.key: r.count for r in before.rows}
+    new = {r.key: r.count for r in now.rows}
+    rows = []
+    for key in sorted(set(old) | set(new)):
+        cur, prev = new.get(key, 0), old.get(key, 0)
+        z = poisson_z(cur, round(prev * scale))
+        rows.append(ComparisonRow(key=key, current=cur, previous=prev, change=cur - prev,
+                                  growth=round(cur / (prev * scale) - 1, 4) if prev else None,
+                                  z=round(z, 3), significant=abs(z) >= 1.96))
+    rows.sort(key=lambda r: (-r.z, r.key))
+    return Comparison(group_by=group_by, current_period=current, previous_period=previous,
+                      current_total=now.total, previous_total=before.total, rows=rows)
+
+
+def sample_voices(store: Store, where: VoiceFilter, n: int = 5) -> list[VoiceRecord]:
+    """Representative voices: close to the centre of the selection yet different from each other
+    (maximal marginal relevance over character n-gram TF-IDF). Deterministic for the same data."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    with store.session() as session:
+        rows = session.scalars(where.apply(select(VoiceRow)).order_by(VoiceRow.id).limit(SAMPLE_POOL)).all()
+        records = [_record(r) for r in rows]
+    if len(records) <= n:
+        return records
+    matrix = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3), min_df=1).fit_transform(
+        [r.text for r in records])
+    centre = np.asarray(matrix.mean(axis=0)).ravel()
+    relevance = matrix @ centre / (np.linalg.norm(centre) or 1.0)
+    chosen: list[int] = []
+    while len(chosen) < n:
+        redundancy = (matrix @ matrix[chosen].T).max(axis=1).toarray().ravel() if chosen else 0
+        score = 0.7 * relevance - 0.3 * redundancy
+        if chosen:
+            score[chosen] = -np.inf
+        chosen.append(int(np.argmax(score)))
+    return [records[i] for i in chosen]

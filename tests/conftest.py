@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,6 +49,27 @@ def loaded_kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnowledgeBas
     kb = KnowledgeBase(Settings(data_dir=data_dir))
     kb.load()
     yield kb
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Wait until a server subprocess accepts connections; fail with its stderr if it dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            if process.poll() is not None:
+                error = process.stderr.read().decode() if process.stderr else ""
+                raise RuntimeError(f"server exited: {error}") from None
+            time.sleep(0.2)
+    raise TimeoutError(f"nothing listening on port {port} after {timeout} s")
 
 
 def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:

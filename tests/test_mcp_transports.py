@@ -1,10 +1,8 @@
 """End to end: the servers as separate processes, over stdio and over streamable HTTP."""
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -13,7 +11,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.conftest import write_jsonl
+from tests.conftest import free_port, wait_for_port, write_jsonl
 from voc.config import Settings
 from voc.ingest import Ingestor
 from voc.knowledge_base import KnowledgeBase
@@ -21,12 +19,6 @@ from voc.storage import Store
 
 pytestmark = pytest.mark.slow
 ROW = {"id": "e2e-1", "created_at": "2026-11-18T10:00:00", "channel": "电话客服", "text": "热线排队四十分钟没人接"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def test_tickets_over_stdio(tmp_path: Path) -> None:
@@ -46,15 +38,7 @@ def http_cases_server(loaded_kb: KnowledgeBase):
     env = {**os.environ, "VOC_DATA_DIR": str(loaded_kb.settings.data_dir), "VOC_MCP_TOKEN": "s3cret"}
     process = subprocess.Popen([sys.executable, "-m", "voc.cli", "mcp", "cases", "--transport", "http",
                                 "--port", str(port)], env=env, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError(process.stderr.read().decode()) from None
-            time.sleep(0.2)
+    wait_for_port(port, process)
     yield f"http://127.0.0.1:{port}/mcp"
     process.terminate()
     process.wait(timeout=10)

@@ -72,5 +72,6 @@ def test_customer_pseudonym_is_stable_keyed_and_never_raw() -> None:
     assert first == pseudonymize_customer_id(" 13812345678 ", "salt")
     assert first != pseudonymize_customer_id("13812345678", "other-salt")
     assert first is not None and "13812345678" not in first
+    assert not any(ch.isdigit() for ch in first) and mask_text(first) == first
     assert pseudonymize_customer_id(first, "salt") == first
     assert pseudonymize_customer_id("", "salt") is None

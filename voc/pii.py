@@ -128,6 +128,9 @@ def contains_pii(text: str) -> bool:
     return mask_text(text) != text
 
 
+_HEX_TO_LETTERS = str.maketrans("0123456789", "ghijklmnop")
+
+
 def pseudonymize_customer_id(customer_id: str | None, salt: str) -> str | None:
     """A keyed hash: the same customer maps to the same token, but the raw id is never stored."""
     if customer_id is None or not customer_id.strip():
@@ -136,4 +139,5 @@ def pseudonymize_customer_id(customer_id: str | None, salt: str) -> str | None:
     if value.startswith("CUST-"):
         return value  # already a pseudonym from an earlier ingestion
     digest = hmac.new(salt.encode(), value.encode(), hashlib.sha256).hexdigest()[:16]
-    return f"CUST-{digest}"
+    # Letters only: a pseudonym must never look like a phone or card number to a later masker.
+    return f"CUST-{digest.translate(_HEX_TO_LETTERS)}"

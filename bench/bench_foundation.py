@@ -11,6 +11,7 @@ Prints a plain table and, last, one JSON line with every figure.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -115,8 +116,6 @@ def voice_rows(raw_rows: Iterable[dict[str, Any]], ingestor: Ingestor, now: date
 def build_search_db(path: Path, rows: int) -> None:
     weeks, per_week = split_rows(rows, 50)
     building = path.with_suffix(".building.db")
-    for leftover in path.parent.glob(building.name + "*"):
-        leftover.unlink()
     settings = Settings(data_dir=path.parent, allow_unmasked_pii=True)
     url = f"sqlite:///{building}"
     store = Store(url)
@@ -140,12 +139,19 @@ def build_search_db(path: Path, rows: int) -> None:
     say(f"search: built {done} rows in {time.perf_counter() - start:.0f}s")
 
 
+def cache_path(cache_dir: Path, rows: int) -> Path:
+    """Keyed by size and by the generator's source, so an edited voc/demo.py is never served stale."""
+    digest = hashlib.sha1(Path(demo.__file__).read_bytes(), usedforsecurity=False).hexdigest()[:8]
+    return cache_dir / f"voices-{rows}-{digest}.db"
+
+
 def search_store(cache_dir: Path, rows: int, rebuild: bool) -> tuple[Store, float]:
-    path = cache_dir / f"voices-{rows}.db"
+    path = cache_path(cache_dir, rows)
     build_seconds = 0.0
     if rebuild or not path.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
-        path.unlink(missing_ok=True)
+        for stale in cache_dir.glob(f"voices-{rows}-*.db*"):  # older generator versions of this size
+            stale.unlink()
         start = time.perf_counter()
         build_search_db(path, rows)
         build_seconds = time.perf_counter() - start
@@ -199,9 +205,9 @@ def bench_search(rows: int, queries: int, cache_dir: Path, rebuild: bool) -> dic
     total, weeks = store.count(), stored_weeks(store)
     say(f"search: {total} voices over {len(weeks)} weeks; {queries} queries per tool")
     rng = random.Random(7)
-    db_mb = Path(store.url.removeprefix("sqlite:///")).stat().st_size / 2**20
+    db = Path(store.url.removeprefix("sqlite:///"))
     result: dict[str, Any] = {"voices": total, "weeks": len(weeks), "build_seconds": round(build_seconds, 1),
-                              "db_mb": round(db_mb)}
+                              "db": db.name, "db_mb": round(db.stat().st_size / 2**20)}
     for name, make in (("search_voices", search_call), ("count_voices", count_call),
                        ("compare_periods", compare_call)):
         result[name] = latency([make(store, weeks, rng) for _ in range(queries)])

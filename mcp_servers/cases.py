@@ -41,7 +41,8 @@ class NewCase(BaseModel):
 
 def create_server(settings: Settings | None = None, kb: KnowledgeBase | None = None) -> FastMCP:
     kb = kb or KnowledgeBase(settings or get_settings())
-    server = FastMCP("cases", instructions="Past complaint-reduction cases (problem, root cause, measures, "
+    server = FastMCP("cases", log_level="WARNING",
+                     instructions="Past complaint-reduction cases (problem, root cause, measures, "
                      "owner, before/after effect): search, fetch, and record verified fixes.")
 
     @server.tool(name="search_cases", annotations=READ_ONLY)

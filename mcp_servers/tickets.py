@@ -36,7 +36,8 @@ class VoiceSample(BaseModel):
 def create_server(settings: Settings | None = None) -> FastMCP:
     settings = settings or get_settings()
     store = Store(settings.resolved_database_url)
-    server = FastMCP("tickets", instructions="Voices of the customer (masked) from all service channels: "
+    server = FastMCP("tickets", log_level="WARNING",
+                     instructions="Voices of the customer (masked) from all service channels: "
                      "search, fetch, count and compare periods. Periods are ISO weeks or local date ranges.")
 
     def where(week: str | None, date_from: date | None, date_to: date | None, **filters: object) -> VoiceFilter:

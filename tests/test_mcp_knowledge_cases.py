@@ -23,7 +23,8 @@ def cases_server(loaded_kb: KnowledgeBase):
 async def test_knowledge_tools_listed(knowledge_server) -> None:
     async with create_connected_server_and_client_session(knowledge_server) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) == {"candidate_owners", "search_knowledge", "get_taxonomy", "get_service_matrix"}
+    assert set(tools) == {"candidate_owners", "candidate_owners_batch", "suggest_tags", "suggest_tags_batch",
+                          "search_knowledge", "get_taxonomy", "get_service_matrix"}
     assert all(t.annotations.readOnlyHint and t.description for t in tools.values())
 
 
@@ -105,3 +106,29 @@ async def test_record_case_closes_the_loop(cases_server, loaded_kb) -> None:
         outsider = await client.call_tool("record_case", {"case": new | {"owner": "市场部"}})
         assert outsider.isError and "not a department" in outsider.content[0].text
     assert any(c.id == case_id for c in loaded_kb.recorded_cases())
+
+
+async def test_batch_owner_candidates_match_single_calls(knowledge_server) -> None:
+    texts = ["信用卡年费被扣了两次", "ATM吞卡了"]
+    batch = await call(knowledge_server, "candidate_owners_batch", queries=[{"text": t} for t in texts])
+    singles = [await call(knowledge_server, "candidate_owners", text=t) for t in texts]
+    assert batch.structuredContent["results"] == [s.structuredContent["candidates"] for s in singles]
+    too_many = await call(knowledge_server, "candidate_owners_batch", queries=[{"text": "x"}] * 501)
+    assert too_many.isError and "between 1 and 500" in too_many.content[0].text
+
+
+@pytest.mark.parametrize(("text", "dimension"), [
+    ("手机银行短信验证码一直收不到，登录不了", "机"),
+    ("打了半小时热线一直排队，根本转不到人工", "环"),
+    ("客服态度很差，说话很不耐烦还挂我电话", "人"),
+    ("账户被反诈冻结了，去网点也解不了", "法"),
+    ("分期手续费太高了，年费也不合理", "物"),
+])
+async def test_suggest_tags_picks_the_dimension(knowledge_server, loaded_kb, text, dimension) -> None:
+    result = await call(knowledge_server, "suggest_tags", text=text, top_k=3)
+    suggestions = result.structuredContent["suggestions"]
+    paths = {t.path for t in loaded_kb.taxonomy.tags}
+    assert suggestions and all(s["tag"] in paths for s in suggestions)
+    assert suggestions[0]["dimension"] == dimension, suggestions
+    batch = await call(knowledge_server, "suggest_tags_batch", texts=[text], top_k=3)
+    assert batch.structuredContent["results"][0] == suggestions

@@ -213,6 +213,52 @@ def summary(
 
 
 @app.command()
+def run(
+    week: Annotated[str | None, typer.Option(help="ISO week, e.g. 2026-W47.")] = None,
+    date_from: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD) of a custom period.")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Last day (YYYY-MM-DD) of a custom period.")] = None,
+    engine: Annotated[str, typer.Option(help="offline (default) or llm.")] = "offline",
+    out: Annotated[Path | None, typer.Option(help="Output directory (default DATA_DIR/runs/RUN_ID).")] = None,
+    resume: Annotated[str | None, typer.Option(help="Resume the run with this id from its last checkpoint.")] = None,
+) -> None:
+    """The weekly run: 归因 → 溯源 → 分析 → 应用 through the MCP tools; writes voices.jsonl, clusters.json,
+    proposals.json and run.json. The previous period is the same length just before."""
+    import asyncio
+    from datetime import date
+
+    from agents.runner import RunError, run_and_write
+    from voc.periods import period_of
+
+    if engine not in ("offline", "llm"):
+        raise fail("engine must be offline or llm")
+    settings = get_settings()
+    settings.ensure_dirs()
+    try:
+        period = None if resume else period_of(week, date.fromisoformat(date_from) if date_from else None,
+                                               date.fromisoformat(date_to) if date_to else None)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    tasks: dict[str, TaskID] = {}
+    with progress_bars() as progress:
+        def step(agent: str, advance: int, total: int | None) -> None:
+            if agent not in tasks:
+                tasks[agent] = progress.add_task(agent, total=total)
+            elif total is not None:
+                progress.update(tasks[agent], total=total)
+            progress.advance(tasks[agent], advance)
+        try:
+            target, summary = asyncio.run(run_and_write(settings, out, period=period, engine=engine, run_id=resume,
+                                                        resume=resume is not None, progress=step))
+        except RunError as exc:
+            raise fail(str(exc)) from exc
+    counts = summary["counts"]
+    console.print(f"run {summary['run_id']}: {counts['voices']} voices, {counts['negative']} negative, "
+                  f"{counts['clusters']} clusters (outlier rate {summary['outlier_rate']:.1%}), "
+                  f"{counts['proposals']} proposals → {target}")
+    typer.echo(str(target))
+
+
+@app.command()
 def quickstart(
     weeks: Annotated[int, typer.Option(min=1)] = 8,
     per_week: Annotated[int, typer.Option(min=10)] = 2000,

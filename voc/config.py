@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,7 @@ class Settings(BaseSettings):
     knowledge_dir: Path = Field(default=REPO_ROOT / "knowledge")
     service_matrix: Path | None = Field(default=None, description="A bank's own matrix (YAML or CSV).")
     taxonomy: Path | None = Field(default=None, description="A bank's own taxonomy YAML.")
+    holidays: Path | None = Field(default=None, description="Holiday calendar YAML for SLA working days.")
     column_map: Path | None = Field(default=None, description="YAML mapping bank export headers to fields.")
 
     allow_unmasked_pii: bool = Field(default=False, description="Store text unmasked (never in production).")
@@ -34,9 +36,18 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=200, ge=1)
     embed_batch_size: int = Field(default=64, ge=1)
 
-    llm_base_url: str | None = None
+    llm_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint, e.g. …/v1")
     llm_model: str | None = None
     llm_api_key: str | None = None
+    llm_response_format: Literal["json_object", "json_schema"] = Field(
+        default="json_object", description="json_schema where the server enforces it (vLLM, Ollama).")
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    llm_max_retries: int = Field(default=3, ge=0)
+    llm_backoff_seconds: float = Field(default=1.0, ge=0)
+    llm_batch_size: int = Field(default=20, ge=1, description="Voices per call for per-voice agents.")
+    llm_temperature: float = Field(default=0.0, ge=0, le=2)
+
+    review_threshold: float = Field(default=0.5, ge=0, le=1, description="Owner confidence below: needs review.")
 
     @property
     def resolved_data_dir(self) -> Path:
@@ -57,6 +68,14 @@ class Settings(BaseSettings):
     @property
     def taxonomy_path(self) -> Path:
         return self.taxonomy or self.knowledge_dir / "taxonomy.yaml"
+
+    @property
+    def holidays_path(self) -> Path:
+        return self.holidays or self.knowledge_dir / "holidays.yaml"
+
+    @property
+    def embedding_cache_path(self) -> Path:
+        return self.resolved_data_dir / "embeddings.sqlite"
 
     @property
     def rejects_dir(self) -> Path:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import hashlib
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
@@ -71,3 +74,56 @@ class E5EmbeddingFunction(EmbeddingFunction[Documents]):
 
     def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
         return None
+
+
+class EmbeddingCache:
+    """Vectors keyed by (model, prefix, text): each voice is embedded once, across runs and weeks.
+
+    A plain SQLite file in the data directory: it is a cache, safe to delete, never a source of truth.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        with self._connect() as connection:
+            connection.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=60)
+
+    @staticmethod
+    def key(kind: str, text: str) -> str:
+        return hashlib.sha1(f"{MODEL_NAME}|{kind}|{text}".encode(), usedforsecurity=False).hexdigest()
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        with self._connect() as connection:
+            for start in range(0, len(keys), 500):
+                part = list(keys[start : start + 500])
+                marks = ",".join("?" * len(part))
+                for key, blob in connection.execute(f"SELECT key, vec FROM vectors WHERE key IN ({marks})", part):
+                    found[key] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put_many(self, items: dict[str, np.ndarray]) -> None:
+        with self._connect() as connection:
+            connection.executemany("INSERT OR REPLACE INTO vectors (key, vec) VALUES (?, ?)",
+                                   [(k, v.astype(np.float32).tobytes()) for k, v in items.items()])
+
+    def embed(self, texts: Sequence[str], kind: Literal["query", "passage"], batch_size: int = 64,
+              progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Vectors for texts, computing only those not cached yet (duplicates computed once)."""
+        keys = [self.key(kind, t) for t in texts]
+        known = self.get_many(list(dict.fromkeys(keys)))
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in known))
+        for start in range(0, len(missing), batch_size):
+            part = missing[start : start + batch_size]
+            vectors = embed_queries(part) if kind == "query" else embed_passages(part, batch_size)
+            fresh = {self.key(kind, t): v for t, v in zip(part, vectors, strict=True)}
+            self.put_many(fresh)
+            known.update(fresh)
+            if progress:
+                progress(len(part))
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        return np.vstack([known[k] for k in keys])

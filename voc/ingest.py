@@ -385,7 +385,9 @@ class Ingestor:
                 report.stored += 1
         if rows:
             with self.store.session() as session:
-                session.execute(insert(VoiceRow), rows)
+                # render_nulls keeps one statement per batch: without it SQLAlchemy splits the batch
+                # wherever an optional column switches between NULL and a value.
+                session.execute(insert(VoiceRow).execution_options(render_nulls=True), rows)
 
     def _row(self, voice: Voice, key: str, original: str | None, path: Path, number: int,
              now: datetime) -> dict[str, Any]:

@@ -7,13 +7,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
 
+import numpy as np
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from voc.config import Settings
+from voc.embeddings import EmbeddingCache
 from voc.kb_models import Case, KnowledgeDoc, MatrixEntry, ServiceMatrix, Taxonomy
 from voc.knowledge import KnowledgeError, load_cases, load_docs, load_service_matrix, load_taxonomy
 from voc.models import Business, Channel
+from voc.pii import mask_text
 from voc.storage import RecordedCase, Store
 from voc.vectorstore import (
     CASES,
@@ -21,7 +24,6 @@ from voc.vectorstore import (
     DOCS,
     MATRIX,
     TAGS,
-    Hit,
     Item,
     SyncReport,
     case_items,
@@ -43,6 +45,10 @@ BUSINESS_MISMATCH = -0.25
 CHANNEL_MATCH = 0.15
 SEMANTIC_WEIGHT = 0.35
 SEMANTIC_POOL = 12
+TAG_POOL = 10
+TAG_NEIGHBOUR_WEIGHT = 0.6
+TAG_KEYWORD_WEIGHT = 0.2
+MAX_TAG_KEYWORD_SCORE = 0.6
 
 
 class OwnerCandidate(BaseModel):
@@ -52,6 +58,20 @@ class OwnerCandidate(BaseModel):
     role: str
     matched_entries: list[str]
     reasons: list[str]
+
+
+class OwnerQuery(BaseModel):
+    text: str = Field(min_length=1, max_length=5000)
+    channel: Channel | None = None
+    business: Business | None = None
+
+
+class TagSuggestion(BaseModel):
+    tag: str
+    dimension: str
+    score: float
+    keyword_hits: list[str]
+    neighbour_similarity: float
 
 
 class DocHit(BaseModel):
@@ -139,31 +159,88 @@ class KnowledgeBase:
     def candidate_owners(self, text: str, channel: Channel | None = None, business: Business | None = None,
                          top_k: int = 3) -> list[OwnerCandidate]:
         """Owners from the service matrix for one voice: rule evidence plus semantic neighbours."""
-        semantic = search(collection(client_for(self.settings), MATRIX), text, SEMANTIC_POOL)
-        scored = [self._score_entry(entry, text, channel, business, semantic) for entry in self.matrix.entries]
-        return _rank_owners(scored, top_k)
+        return self.candidate_owners_many([OwnerQuery(text=text, channel=channel, business=business)], top_k)[0]
 
-    def _score_entry(self, entry: MatrixEntry, text: str, channel: Channel | None, business: Business | None,
-                     semantic: list[Hit]) -> tuple[MatrixEntry, float, list[str]]:
+    def candidate_owners_many(self, queries: list[OwnerQuery], top_k: int = 3) -> list[list[OwnerCandidate]]:
+        entries = self.matrix.entries
+        similarity = self._similarities([q.text for q in queries], self._matrix_vectors)
+        results = []
+        for query, row in zip(queries, similarity, strict=True):
+            semantic = _relative_top(row, SEMANTIC_POOL)
+            scored = [self._score_entry(entry, query, semantic.get(i, 0.0)) for i, entry in enumerate(entries)]
+            results.append(_rank_owners(scored, top_k))
+        return results
+
+    def _score_entry(self, entry: MatrixEntry, query: OwnerQuery,
+                     similarity: float) -> tuple[MatrixEntry, float, list[str]]:
         score, reasons = 0.0, []
-        hits = [k for k in entry.keywords if k and k in text]
+        hits = [k for k in entry.keywords if k and k in query.text]
         if hits:
             score += min(MAX_KEYWORD_SCORE, KEYWORD_WEIGHT * len(hits))
             reasons.append(f"命中场景关键词「{'、'.join(hits)}」（{entry.scene}）")
-        if business is not None and "*" not in entry.business:
-            if business in entry.business:
+        if query.business is not None and "*" not in entry.business:
+            if query.business in entry.business:
                 score += BUSINESS_MATCH
-                reasons.append(f"业务类型{business.value}与场景一致")
+                reasons.append(f"业务类型{query.business.value}与场景一致")
             else:
                 score += BUSINESS_MISMATCH
-        if channel is not None and "*" not in entry.channels and channel in entry.channels:
+        if query.channel is not None and "*" not in entry.channels and query.channel in entry.channels:
             score += CHANNEL_MATCH
-            reasons.append(f"渠道{channel.value}属于该场景")
-        similarity = _relative_similarity(entry.id, semantic)
+            reasons.append(f"渠道{query.channel.value}属于该场景")
         if similarity > 0:
             score += SEMANTIC_WEIGHT * similarity
             reasons.append(f"语义近似场景「{entry.scene}」")
         return entry, score, reasons
+
+    def suggest_tags_many(self, texts: list[str], top_k: int = 3) -> list[list[TagSuggestion]]:
+        """Taxonomy tags for voices: data-dictionary keywords plus nearest tag examples/definitions."""
+        tags = self.taxonomy.tags
+        item_tags, vectors = self._tag_vectors
+        similarity = self._similarities(texts, vectors)
+        index = {t.path: i for i, t in enumerate(tags)}
+        results = []
+        for text, row in zip(texts, similarity, strict=True):
+            per_tag = np.full(len(tags), -1.0, dtype=np.float32)
+            np.maximum.at(per_tag, [index[t] for t in item_tags], row)
+            neighbour = _relative_top(per_tag, TAG_POOL)
+            scored = []
+            for i, tag in enumerate(tags):
+                hits = [k for k in tag.keywords if k and k in text]
+                keyword = min(MAX_TAG_KEYWORD_SCORE, sum(_keyword_weight(k) for k in hits))
+                score = TAG_NEIGHBOUR_WEIGHT * neighbour.get(i, 0.0) + keyword
+                if score > 0:
+                    scored.append(TagSuggestion(tag=tag.path, dimension=tag.dimension, score=round(score, 4),
+                                                keyword_hits=hits, neighbour_similarity=round(float(per_tag[i]), 4)))
+            scored.sort(key=lambda s: (-s.score, s.tag))
+            results.append(scored[:top_k])
+        return results
+
+    def _similarities(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
+        queries = self.embedding_cache.embed([mask_text(t) for t in texts], "query")
+        return queries @ vectors.T
+
+    @cached_property
+    def embedding_cache(self) -> EmbeddingCache:
+        return EmbeddingCache(self.settings.embedding_cache_path)
+
+    @cached_property
+    def _matrix_vectors(self) -> np.ndarray:
+        ids = [e.id for e in self.matrix.entries]
+        return self._stored_vectors(MATRIX, ids)
+
+    @cached_property
+    def _tag_vectors(self) -> tuple[list[str], np.ndarray]:
+        items = tag_items(self.taxonomy)
+        return [str(i.metadata["tag"]) for i in items], self._stored_vectors(TAGS, [i.id for i in items])
+
+    def _stored_vectors(self, name: str, ids: list[str]) -> np.ndarray:
+        """Vectors of knowledge items as Chroma holds them (embedded once by `voc kb load`)."""
+        got = collection(client_for(self.settings), name).get(ids=ids, include=["embeddings"])
+        by_id = dict(zip(got["ids"], got["embeddings"] if got["embeddings"] is not None else [], strict=True))
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise KnowledgeError(f"{len(missing)} items of {name} are not in the vector store: run `voc kb load`")
+        return np.asarray([by_id[i] for i in ids], dtype=np.float32)
 
     def search_cases(self, query: str, top_k: int = 5, dimension: str | None = None,
                      business: Business | None = None) -> list[CaseHit]:
@@ -199,17 +276,20 @@ class KnowledgeBase:
         return f"CASE-{max(numbers, default=0) + 1:03d}"
 
 
-def _relative_similarity(entry_id: str, semantic: list[Hit]) -> float:
-    """Scale the neighbour's similarity within the pool: e5 similarities sit in a narrow band,
-    so only the position relative to the best and worst neighbour carries information."""
-    if not semantic:
-        return 0.0
-    values = [h.similarity for h in semantic]
-    top, bottom = max(values), min(values)
-    for hit in semantic:
-        if hit.id == entry_id:
-            return 1.0 if top == bottom else (hit.similarity - bottom) / (top - bottom)
-    return 0.0
+def _relative_top(row: np.ndarray, pool: int) -> dict[int, float]:
+    """Scale the best `pool` similarities to 0..1 within the pool: e5 similarities sit in a narrow
+    band, so only the position relative to the best and worst neighbour carries information."""
+    if row.size == 0:
+        return {}
+    top = np.argsort(-row, kind="stable")[:pool]
+    high, low = float(row[top[0]]), float(row[top[-1]])
+    span = high - low
+    return {int(i): 1.0 if span == 0 else (float(row[i]) - low) / span for i in top}
+
+
+def _keyword_weight(keyword: str) -> float:
+    # Longer keywords are more specific: "验证码收不到" says more than "卡".
+    return TAG_KEYWORD_WEIGHT * (1.5 if len(keyword) >= 4 else 1.0 if len(keyword) >= 2 else 0.5)
 
 
 def _rank_owners(scored: list[tuple[MatrixEntry, float, list[str]]], top_k: int) -> list[OwnerCandidate]:

@@ -1,0 +1,58 @@
+"""What a run hands every node besides the state: settings, configuration, tools, engines, progress."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from langgraph.runtime import Runtime
+
+from agents.configuration import Configuration
+from agents.toolbox import Toolbox, open_toolbox
+from voc.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from agents.llm_engine import LLMEngine
+
+T = TypeVar("T")
+Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass
+class RunContext:
+    settings: Settings
+    config: Configuration
+    toolbox: Toolbox | None = None
+    llm: LLMEngine | None = None
+    progress: Progress | None = None
+
+    def report(self, agent: str, advance: int, total: int | None = None) -> None:
+        if self.progress:
+            self.progress(agent, advance, total)
+
+
+def context_of(runtime: Runtime[RunContext] | None) -> RunContext:
+    """The deployed graph (langgraph.json) may run without a context: fall back to the settings."""
+    if runtime is not None and runtime.context is not None:
+        return runtime.context
+    return RunContext(settings=get_settings(), config=Configuration())
+
+
+@asynccontextmanager
+async def tools_for(context: RunContext) -> AsyncIterator[Toolbox]:
+    if context.toolbox is not None:
+        yield context.toolbox
+        return
+    async with open_toolbox(context.settings) as toolbox:
+        yield toolbox
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def llm_stats(context: RunContext) -> dict[str, Any]:
+    return context.llm.stats.as_dict() if context.llm is not None else {}

@@ -1,0 +1,178 @@
+"""Running the graph for a period with a checkpointer, resuming a run, and writing the outputs of
+`voc run`: voices.jsonl, clusters.json, proposals.json, run.json (names are a shared contract)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from agents.configuration import Configuration
+from agents.context import Progress, RunContext
+from agents.graph import build_graph
+from agents.schemas import VoiceResult
+from agents.state import RunState
+from agents.toolbox import open_toolbox
+from voc.config import Settings
+from voc.models import LOCAL_TZ
+from voc.periods import Period
+
+
+class RunError(RuntimeError):
+    """A run cannot start or resume (unknown run id, LLM not configured, …)."""
+
+
+@asynccontextmanager
+async def checkpointer_for(settings: Settings) -> AsyncIterator[BaseCheckpointSaver[Any]]:
+    """Postgres when the store is Postgres, otherwise a SQLite file in the data directory."""
+    url = settings.resolved_database_url
+    if url.startswith("postgresql"):
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+        async with AsyncPostgresSaver.from_conn_string(url.replace("+psycopg", "")) as saver:
+            await saver.setup()
+            yield saver
+    else:
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+        settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+        async with AsyncSqliteSaver.from_conn_string(str(settings.resolved_data_dir / "checkpoints.sqlite")) as saver:
+            yield saver
+
+
+def new_run_id(period: Period, engine: str) -> str:
+    return f"{period.label}-{engine}-{datetime.now(LOCAL_TZ).strftime('%Y%m%dT%H%M%S')}"
+
+
+def initial_state(run_id: str, period: Period, engine: str) -> RunState:
+    previous = period.previous()
+    return {"run_id": run_id, "engine": engine,
+            "period": {"start": period.start.isoformat(), "end": period.end.isoformat(), "label": period.label},
+            "previous_period": {"start": previous.start.isoformat(), "end": previous.end.isoformat(),
+                                "label": previous.label}}
+
+
+def _llm_engine(settings: Settings, engine: str) -> Any:
+    if engine != "llm":
+        return None
+    from agents.llm_engine import LLMEngine, LLMUnavailable
+
+    try:
+        return LLMEngine(settings)
+    except LLMUnavailable as exc:
+        raise RunError(str(exc)) from exc
+
+
+async def run_graph(settings: Settings, *, period: Period | None = None, engine: str = "offline",
+                    run_id: str | None = None, resume: bool = False, config: Configuration | None = None,
+                    progress: Progress | None = None) -> RunState:
+    """Run (or resume) the graph; the thread id is the run id, so a killed run continues where its
+    last checkpoint left it."""
+    config = config or Configuration(engine=engine)  # type: ignore[arg-type]
+    async with checkpointer_for(settings) as saver:
+        graph = build_graph().compile(checkpointer=saver)
+        if resume:
+            if run_id is None:
+                raise RunError("resuming needs a run id")
+            snapshot = await graph.aget_state({"configurable": {"thread_id": run_id}})
+            if not snapshot.values:
+                raise RunError(f"no run {run_id!r} to resume")
+            engine = snapshot.values["engine"]
+            payload: RunState | None = None
+        else:
+            if period is None:
+                raise RunError("a new run needs a period")
+            run_id = run_id or new_run_id(period, engine)
+            payload = initial_state(run_id, period, engine)
+        thread: RunnableConfig = {"configurable": {"thread_id": run_id}}
+        try:
+            async with open_toolbox(settings) as toolbox:
+                context = RunContext(settings=settings, config=config, toolbox=toolbox,
+                                     llm=_llm_engine(settings, engine), progress=progress)
+                await graph.ainvoke(payload, thread, context=context)
+        except BaseExceptionGroup as group:
+            raise _root_cause(group) from group
+        final = await graph.aget_state(thread)
+        state: RunState = dict(final.values)  # type: ignore[assignment]
+        state["tool_calls"] = dict(toolbox.calls)  # type: ignore[typeddict-unknown-key]
+        return state
+
+
+def _root_cause(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The MCP sessions' task groups wrap a node's error in nested groups; surface the error itself."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
+
+
+def voice_results(state: RunState) -> list[VoiceResult]:
+    attributions = {a["voice_id"]: a for a in state.get("attributions", [])}
+    traces = {t["voice_id"]: t for t in state.get("traces", [])}
+    clusters = {v: c["cluster_id"] for c in state.get("clusters", []) for v in c["voice_ids"]}
+    results = []
+    for voice in state.get("voices", []):
+        owner, trace = attributions[voice["id"]], traces[voice["id"]]
+        engines = {owner["engine"], trace["engine"]}
+        engine = "fallback" if "fallback" in engines else "llm" if "llm" in engines else "offline"
+        results.append(VoiceResult(
+            id=voice["id"], owner_department=owner["owner_department"], owner_confidence=owner["owner_confidence"],
+            dimension=trace["dimension"], tag=trace["tag"], sentiment=trace["sentiment"], intensity=trace["intensity"],
+            cluster_id=clusters.get(voice["id"]), needs_review=owner["needs_review"], engine=engine))  # type: ignore[arg-type]
+    return results
+
+
+def run_summary(state: RunState, wall_seconds: float) -> dict[str, Any]:
+    results = voice_results(state)
+    negatives = sum(r.sentiment == "负面" for r in results)
+    outliers = len(state.get("outlier_ids", []))
+    llm = dict(state.get("llm", {}))
+    llm["fallbacks"] = sum(r.engine == "fallback" for r in results) + sum(
+        p.get("engine") == "fallback" for p in state.get("proposals", []))
+    return {
+        "run_id": state["run_id"], "period": state["period"], "previous_period": state["previous_period"],
+        "engine": state["engine"],
+        "counts": {
+            "voices": len(results), "previous_voices": len(state.get("previous_voices", [])),
+            "sentiment": dict(Counter(r.sentiment for r in results)), "negative": negatives,
+            "needs_review": sum(r.needs_review for r in results), "clusters": len(state.get("clusters", [])),
+            "clustered": negatives - outliers, "outliers": outliers,
+            "priorities": dict(Counter(c["priority"] for c in state.get("clusters", []))),
+            "rising": sum(c["rising"] for c in state.get("clusters", [])),
+            "proposals": len(state.get("proposals", [])),
+        },
+        "outlier_rate": round(outliers / negatives, 4) if negatives else 0.0,
+        "timings": {**state.get("timings", {}), "wall": round(wall_seconds, 3)},
+        "llm": llm, "tool_calls": state.get("tool_calls", {}),
+    }
+
+
+def write_outputs(state: RunState, out_dir: Path, wall_seconds: float) -> dict[str, Any]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / "voices.jsonl").open("w", encoding="utf-8") as handle:
+        for result in voice_results(state):
+            handle.write(result.model_dump_json() + "\n")
+    _write_json(out_dir / "clusters.json", state.get("clusters", []))
+    _write_json(out_dir / "proposals.json", state.get("proposals", []))
+    summary = run_summary(state, wall_seconds)
+    _write_json(out_dir / "run.json", summary)
+    return summary
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+async def run_and_write(settings: Settings, out_dir: Path | None = None, **kwargs: Any) -> tuple[Path, dict[str, Any]]:
+    started = time.perf_counter()
+    state = await run_graph(settings, **kwargs)
+    target = out_dir or settings.runs_dir / state["run_id"]
+    return target, write_outputs(state, target, time.perf_counter() - started)

@@ -1,0 +1,123 @@
+"""Offline sentiment and intensity for bank voices: a lexicon scorer with negation, sarcasm and
+escalation handling. Written for customer-service Chinese, where "还行" is faint praise and
+"真是太好了，又扣我钱" is not praise at all."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+NEGATIVE = (
+    "投诉", "不满", "失望", "生气", "气死", "愤怒", "垃圾", "坑", "骗", "忽悠", "误导", "差劲", "太差", "很差", "差评",
+    "烂", "恶心", "无语", "离谱", "过分", "敷衍", "推诿", "踢皮球", "态度差", "不耐烦", "挂我电话", "骚扰",
+    "收不到", "没收到", "失败", "报错", "闪退", "卡死", "卡顿", "打不开", "登不上", "登录不了", "用不了",
+    "不能用", "无法", "不了", "没到账", "未到账", "扣了", "多扣", "乱扣", "重复扣", "吞卡", "冻结", "排队",
+    "等了", "半天", "太久", "太慢", "好慢", "很慢", "转不到", "找不到", "听不懂", "答非所问", "麻烦", "繁琐",
+    "跑了", "来回跑", "太贵", "太高", "不合理", "不透明", "没告诉", "没说清", "不清楚", "看不懂", "乱收",
+    "没人管", "没人理", "没回复", "没人联系", "没回电", "不回电", "一直", "还是不行", "又", "难用", "不方便",
+    "不靠谱", "不专业", "错误", "有问题", "异常", "泄露", "莫名其妙", "凭什么", "为什么", "到底", "怎么回事",
+    "受不了", "崩溃", "着急", "急死", "耽误", "损失", "亏", "bug", "Bug", "BUG", "差", "问题",
+)
+POSITIVE = (
+    "感谢", "谢谢", "表扬", "点赞", "满意", "好评", "耐心", "专业", "热情", "周到", "贴心", "及时", "高效",
+    "方便", "便捷", "快", "清楚", "解决了", "帮我解决", "很好", "非常好", "不错", "赞", "棒", "给力", "好用",
+    "顺利", "温暖", "细心", "负责", "优秀", "辛苦了", "good", "great", "nice",
+)
+NEUTRAL_CUES = ("请问", "咨询", "怎么", "如何", "在哪", "哪里", "能不能", "可以吗", "吗", "多少", "什么时候", "是否",
+                "查询", "了解一下", "想问", "问一下", "办理", "开通")
+NEGATORS = ("不", "没", "没有", "未", "别", "非", "无")
+INTENSIFIERS = ("太", "非常", "特别", "极其", "超级", "真的", "实在", "简直", "完全", "根本", "彻底", "一点都", "到底")
+SARCASM = ("呵呵", "真是太好了", "真行", "真棒啊", "服了", "可真", "好一个", "厉害了", "绝了", "谢谢你们啊",
+           "感谢你们让我")
+THREATS = ("12378", "银保监", "金管局", "金融监管", "人民银行", "监管部门", "监管", "举报", "曝光", "媒体", "记者",
+           "起诉", "律师", "法院", "报警", "12345", "消协", "黑猫", "微博", "抖音", "销户", "再也不用")
+BLOCKED = ("用不了", "取不出", "转不出", "到不了账", "没到账", "未到账", "冻结", "止付", "登录不了", "登不上", "打不开",
+           "交不了", "还不了", "付不了", "吞卡", "急用", "医药费", "工资", "养老金", "学费", "房租", "逾期")
+FAILURES = ("收不到", "没收到", "失败", "报错", "闪退", "卡死", "打不开", "登不上", "登录不了", "用不了", "不能用",
+            "没到账", "未到账", "多扣", "重复扣", "乱扣", "吞卡", "冻结", "转不到", "找不到", "听不懂", "答非所问")
+_WINDOW = 3
+_EXCLAIM_RE = re.compile(r"[!！]{1,}|[?？]{2,}")
+
+
+@dataclass
+class SentimentResult:
+    sentiment: str
+    intensity: int
+    score: float
+    signals: list[str] = field(default_factory=list)
+
+
+def _hits(text: str, words: tuple[str, ...]) -> list[tuple[int, str]]:
+    found = []
+    for word in words:
+        start = text.find(word)
+        while start != -1:
+            found.append((start, word))
+            start = text.find(word, start + len(word))
+    return found
+
+
+def _negated(text: str, position: int) -> bool:
+    before = text[max(0, position - _WINDOW) : position]
+    return any(n in before for n in NEGATORS) and not before.endswith(("不了", "没人"))
+
+
+def _polarity(text: str) -> tuple[float, float]:
+    positive = negative = 0.0
+    for position, _word in _hits(text, POSITIVE):
+        if _negated(text, position):
+            negative += 1.0  # "不满意", "不方便", "没解决"
+        else:
+            positive += 1.0
+    for position, word in _hits(text, NEGATIVE):
+        if _negated(text, position) and word not in ("不了", "无法"):
+            positive += 0.3  # "没问题", "不麻烦" lean positive, weakly
+        else:
+            negative += 1.0 if len(word) > 1 else 0.5
+    return positive, negative
+
+
+def analyse(text: str, channel: str = "") -> SentimentResult:
+    """Sentiment 负面/中性/正面 with intensity 1–5 and the signals that drove it."""
+    signals: list[str] = []
+    positive, negative = _polarity(text)
+    sarcastic = any(m in text for m in SARCASM) and negative > 0
+    if sarcastic:
+        signals.append("讽刺")
+        negative += positive + 1
+        positive = 0
+    threats = [w for w in THREATS if w in text]
+    if threats:
+        signals.append("监管/媒体威胁")
+        negative += 2
+    if any(w in text for w in BLOCKED):
+        signals.append("资金或业务受阻")
+    if channel in ("投诉工单", "监管转送") and positive <= negative:
+        negative += 1  # the channel itself says the customer escalated
+    score = positive - negative
+    if negative > positive and not (not threats and _is_question_only(text, negative)):
+        return SentimentResult("负面", _negative_intensity(text, negative, signals), score, signals)
+    if score >= 1:
+        return SentimentResult("正面", min(5, 1 + int(positive) + len(_hits(text, INTENSIFIERS))), score, signals)
+    return SentimentResult("中性", 1, score, signals)
+
+
+def _is_question_only(text: str, negative: float) -> bool:
+    """A how-to question ("为什么要填这么多信息？怎么办理") touches a problem word without reporting a
+    problem. A question about a failure the customer is living through ("验证码收不到怎么办") is still a
+    negative voice: the failure is what the VOC team needs to count."""
+    return (negative <= 1 and any(c in text for c in NEUTRAL_CUES) and not _EXCLAIM_RE.search(text)
+            and not any(w in text for w in FAILURES))
+
+
+def _negative_intensity(text: str, negative: float, signals: list[str]) -> int:
+    level = 2
+    if negative >= 3 or _hits(text, INTENSIFIERS):
+        level += 1
+    if _EXCLAIM_RE.search(text) or "讽刺" in signals:
+        level += 1
+    if "监管/媒体威胁" in signals:
+        level += 1
+    if "资金或业务受阻" in signals:
+        level += 1
+    return max(2, min(5, level))

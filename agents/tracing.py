@@ -1,0 +1,65 @@
+"""溯源 Tracing: sentiment and intensity, root-cause dimension (人机物法环), taxonomy tag, cause phrase."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agents.context import RunContext, chunks, context_of, llm_stats, tools_for
+from agents.schemas import VoiceInput, VoiceTrace
+from agents.sentiment import analyse
+from agents.state import RunState
+from agents.toolbox import Toolbox
+
+
+def offline_trace(voice: VoiceInput, suggestions: list[dict[str, Any]]) -> VoiceTrace:
+    feeling = analyse(voice.text, voice.channel)
+    top = suggestions[0]
+    total = sum(s["score"] for s in suggestions) or 1.0
+    leaf = top["tag"].split(">")[-1]
+    hits = [h for h in top["keyword_hits"] if h != leaf][:2]
+    return VoiceTrace(voice_id=voice.id, sentiment=feeling.sentiment,  # type: ignore[arg-type]
+                      intensity=feeling.intensity, dimension=top["dimension"], tag=top["tag"],
+                      root_cause=(f"{leaf}：{'、'.join(hits)}" if hits else leaf)[:80], signals=feeling.signals,
+                      tag_confidence=round(top["score"] / total, 4))
+
+
+async def trace_offline(toolbox: Toolbox, voices: list[VoiceInput], batch_size: int,
+                        report: Any = None) -> list[VoiceTrace]:
+    traces: list[VoiceTrace] = []
+    for batch in chunks(voices, batch_size):
+        answer = await toolbox.call("knowledge", "suggest_tags_batch", texts=[v.text for v in batch], top_k=3)
+        traces += [offline_trace(v, s) for v, s in zip(batch, answer["results"], strict=True)]
+        if report:
+            report(len(batch))
+    return traces
+
+
+async def trace(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    context = context_of(runtime)
+    started = time.perf_counter()
+    voices = [VoiceInput.model_validate(v) for v in state.get("voices", [])]
+    previous = [VoiceInput.model_validate(v) for v in state.get("previous_voices", [])]
+    context.report("溯源", 0, len(voices) + len(previous))
+    async with tools_for(context) as toolbox:
+        current = await trace_offline(toolbox, voices, context.config.batch_size, lambda n: context.report("溯源", n))
+        # The previous period is always traced offline: spike detection compares like with like.
+        before = await trace_offline(toolbox, previous, context.config.batch_size, lambda n: context.report("溯源", n))
+        if context.llm is not None:
+            taxonomy = await toolbox.call("knowledge", "get_taxonomy")
+            current = _refine_with_llm(context, voices, current, {t["path"]: t["dimension"] for t in taxonomy["tags"]})
+    return {"traces": [t.model_dump(mode="json") for t in current],
+            "previous_traces": [t.model_dump(mode="json") for t in before],
+            "timings": {"tracing": round(time.perf_counter() - started, 3)}, "llm": llm_stats(context)}
+
+
+def _refine_with_llm(context: RunContext, voices: list[VoiceInput], offline: list[VoiceTrace],
+                     tags: dict[str, str]) -> list[VoiceTrace]:
+    assert context.llm is not None
+    hints = {t.voice_id: [t.tag] for t in offline}
+    answers = context.llm.trace(voices, hints, tags)
+    return [answer if answer is not None and tags.get(answer.tag) == answer.dimension
+            else fallback.model_copy(update={"engine": "fallback"})
+            for answer, fallback in zip(answers, offline, strict=True)]

@@ -8,6 +8,8 @@ business land together even when worded differently.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import time
 from collections import Counter
@@ -25,6 +27,8 @@ from agents.schemas import Cluster, Priority, VoiceAttribution, VoiceInput, Voic
 from agents.state import RunState
 from voc.embeddings import EmbeddingCache
 from voc.voice_queries import poisson_z
+
+jieba.setLogLevel(logging.WARNING)
 
 STOPWORDS = frozenset((
     "的", "了", "是", "我", "你", "他", "她", "们", "在", "有", "和", "就",
@@ -268,7 +272,7 @@ async def analyse(state: RunState, runtime: Runtime[RunContext]) -> dict[str, An
     cache = EmbeddingCache(context.settings.embedding_cache_path)
     clusters, outliers = analyse_period(state, context.config, cache, lambda n: context.report("分析", n))
     if context.llm is not None:
-        clusters = [_named_by_llm(context, c, state) for c in clusters]
+        clusters = [await asyncio.to_thread(_named_by_llm, context, c, state) for c in clusters]
     return {"clusters": [c.model_dump(mode="json") for c in clusters], "outlier_ids": outliers,
             "timings": {"analysis": round(time.perf_counter() - started, 3)}}
 

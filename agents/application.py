@@ -7,6 +7,7 @@ rule (targets by priority, due dates by SLA in working days); prose never introd
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from datetime import date
@@ -56,8 +57,8 @@ def problem_statement(cluster: Cluster, period_label: str) -> str:
     trend = (f"较上期{cluster.previous_count}条显著上升" if cluster.rising
              else f"上期{cluster.previous_count}条")
     channels = "、".join(k for k, _ in sorted(cluster.channels.items(), key=lambda kv: (-kv[1], kv[0]))[:3])
-    return (f"{period_label}共{cluster.current_count}条负面声音反映「{cluster.tag.split('>')[-1]}」"
-            f"（{trend}），涉及{cluster.distinct_customers}位客户，其中投诉及监管层级{cluster.complaint_count}条；"
+    return (f"「{cluster.tag.split('>')[-1]}」：{period_label}共{cluster.current_count}条负面声音（{trend}），"
+            f"涉及{cluster.distinct_customers}位客户，其中投诉及监管层级{cluster.complaint_count}条；"
             f"集中在{channels}，关键词：{'、'.join(cluster.keywords[:4])}。")
 
 
@@ -111,7 +112,8 @@ async def apply(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]
             proposal = draft_proposal(cluster, number, date.fromisoformat(period["end"]), period["label"], quotes,
                                       docs, cases, calendar, context.config.evidence_per_proposal)
             if context.llm is not None:
-                rewritten = context.llm.write_proposal(cluster, quotes, docs, cases, proposal)
+                rewritten = await asyncio.to_thread(context.llm.write_proposal, cluster, quotes, docs, cases,
+                                                    proposal)
                 proposal = rewritten or proposal.model_copy(update={"engine": "fallback"})
             proposals.append(proposal.model_dump(mode="json"))
             context.report("应用", 1)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agents.context import RunContext, chunks, context_of, llm_stats, tools_for
+from agents.context import RunContext, context_of, llm_stats, tools_for
 from agents.schemas import OwnerScore, VoiceAttribution, VoiceInput
 from agents.state import RunState
-from agents.toolbox import Toolbox
 
 # When no matrix entry has any evidence, the voice goes to the centre that receives every voice,
 # flagged for review: an owner outside the matrix is impossible by construction.
@@ -25,23 +25,19 @@ def offline_attribution(voice: VoiceInput, candidates: list[dict[str, Any]], dep
         return VoiceAttribution(voice_id=voice.id, owner_department=owner, owner_confidence=0.0, needs_review=True,
                                 reason="服务矩阵无匹配场景，转客服中心初筛")
     top = valid[0]
+    confidence = owner_confidence(valid)
     return VoiceAttribution(
-        voice_id=voice.id, owner_department=top["owner"], owner_confidence=round(float(top["confidence"]), 4),
-        needs_review=float(top["confidence"]) < review_threshold,
+        voice_id=voice.id, owner_department=top["owner"], owner_confidence=confidence,
+        needs_review=confidence < review_threshold,
         candidates=[OwnerScore(owner=c["owner"], score=c["score"]) for c in valid],
         reason="；".join(top["reasons"])[:200])
 
 
-async def candidate_lists(toolbox: Toolbox, voices: list[VoiceInput], batch_size: int,
-                          report: Any = None) -> list[list[dict[str, Any]]]:
-    results: list[list[dict[str, Any]]] = []
-    for batch in chunks(voices, batch_size):
-        queries = [{"text": v.text, "channel": v.channel, "business": v.business} for v in batch]
-        answer = await toolbox.call("knowledge", "candidate_owners_batch", queries=queries, top_k=3)
-        results += answer["results"]
-        if report:
-            report(len(batch))
-    return results
+def owner_confidence(candidates: list[dict[str, Any]]) -> float:
+    """How clearly the best owner beats the runner-up: 1.0 alone, 0.5 on a tie."""
+    top = float(candidates[0]["score"])
+    second = float(candidates[1]["score"]) if len(candidates) > 1 else 0.0
+    return round(top / (top + second), 4) if top + second > 0 else 0.0
 
 
 async def attribute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -52,12 +48,16 @@ async def attribute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, 
     async with tools_for(context) as toolbox:
         matrix = await toolbox.call("knowledge", "get_service_matrix")
         departments = [d["name"] for d in matrix["departments"]]
-        candidates = await candidate_lists(toolbox, voices, context.config.batch_size,
-                                           lambda n: context.report("归因", n))
+        candidates = await toolbox.call_batched(
+            "knowledge", "candidate_owners_batch", voices, context.config.batch_size,
+            lambda batch: {"queries": [{"text": v.text, "channel": v.channel, "business": v.business} for v in batch],
+                           "top_k": 3},
+            lambda n: context.report("归因", n))
     results = [offline_attribution(v, c, departments, context.settings.review_threshold)
                for v, c in zip(voices, candidates, strict=True)]
     if context.llm is not None:
-        results = _refine_with_llm(context, voices, results, departments)
+        # The LLM client is synchronous: keep the event loop (and the MCP sessions) responsive.
+        results = await asyncio.to_thread(_refine_with_llm, context, voices, results, departments)
     return {"attributions": [r.model_dump(mode="json") for r in results],
             "timings": {"attribution": round(time.perf_counter() - started, 3)}, "llm": llm_stats(context)}
 

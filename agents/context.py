@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from langgraph.runtime import Runtime
 
@@ -16,7 +16,6 @@ from voc.config import Settings, get_settings
 if TYPE_CHECKING:
     from agents.llm_engine import LLMEngine
 
-T = TypeVar("T")
 Progress = Callable[[str, int, int | None], None]
 
 
@@ -47,11 +46,6 @@ async def tools_for(context: RunContext) -> AsyncIterator[Toolbox]:
         return
     async with open_toolbox(context.settings) as toolbox:
         yield toolbox
-
-
-def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def llm_stats(context: RunContext) -> dict[str, Any]:

@@ -93,10 +93,10 @@ async def run_graph(settings: Settings, *, period: Period | None = None, engine:
             run_id = run_id or new_run_id(period, engine)
             payload = initial_state(run_id, period, engine)
         thread: RunnableConfig = {"configurable": {"thread_id": run_id}}
+        llm = _llm_engine(settings, engine)
         try:
             async with open_toolbox(settings) as toolbox:
-                context = RunContext(settings=settings, config=config, toolbox=toolbox,
-                                     llm=_llm_engine(settings, engine), progress=progress)
+                context = RunContext(settings=settings, config=config, toolbox=toolbox, llm=llm, progress=progress)
                 await graph.ainvoke(payload, thread, context=context)
         except BaseExceptionGroup as group:
             raise _root_cause(group) from group

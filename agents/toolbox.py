@@ -7,14 +7,16 @@ reaches over stdio or HTTP, without a process per server.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from mcp import ClientSession
 from mcp.shared.memory import create_connected_server_and_client_session
 
 from voc.config import Settings
+
+T = TypeVar("T")
 
 
 class ToolCallError(RuntimeError):
@@ -33,6 +35,18 @@ class Toolbox:
             message = " ".join(getattr(block, "text", "") for block in result.content)
             raise ToolCallError(f"{server}.{tool}: {message}")
         return result.structuredContent or {}
+
+    async def call_batched(self, server: str, tool: str, items: Sequence[T], size: int,
+                           arguments: Callable[[Sequence[T]], dict[str, Any]],
+                           report: Callable[[int], None] | None = None) -> list[Any]:
+        """Call a batch tool over items, `size` at a time; its per-item `results` concatenated in order."""
+        results: list[Any] = []
+        for start in range(0, len(items), size):
+            batch = items[start : start + size]
+            results += (await self.call(server, tool, **arguments(batch)))["results"]
+            if report:
+                report(len(batch))
+        return results
 
 
 @asynccontextmanager

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agents.context import RunContext, chunks, context_of, llm_stats, tools_for
+from agents.context import RunContext, context_of, llm_stats, tools_for
 from agents.schemas import VoiceInput, VoiceTrace
 from agents.sentiment import analyse
 from agents.state import RunState
@@ -27,14 +29,10 @@ def offline_trace(voice: VoiceInput, suggestions: list[dict[str, Any]]) -> Voice
 
 
 async def trace_offline(toolbox: Toolbox, voices: list[VoiceInput], batch_size: int,
-                        report: Any = None) -> list[VoiceTrace]:
-    traces: list[VoiceTrace] = []
-    for batch in chunks(voices, batch_size):
-        answer = await toolbox.call("knowledge", "suggest_tags_batch", texts=[v.text for v in batch], top_k=3)
-        traces += [offline_trace(v, s) for v, s in zip(batch, answer["results"], strict=True)]
-        if report:
-            report(len(batch))
-    return traces
+                        report: Callable[[int], None] | None = None) -> list[VoiceTrace]:
+    suggestions = await toolbox.call_batched("knowledge", "suggest_tags_batch", voices, batch_size,
+                                             lambda batch: {"texts": [v.text for v in batch], "top_k": 3}, report)
+    return [offline_trace(v, s) for v, s in zip(voices, suggestions, strict=True)]
 
 
 async def trace(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -49,7 +47,8 @@ async def trace(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]
         before = await trace_offline(toolbox, previous, context.config.batch_size, lambda n: context.report("溯源", n))
         if context.llm is not None:
             taxonomy = await toolbox.call("knowledge", "get_taxonomy")
-            current = _refine_with_llm(context, voices, current, {t["path"]: t["dimension"] for t in taxonomy["tags"]})
+            tags = {t["path"]: t["dimension"] for t in taxonomy["tags"]}
+            current = await asyncio.to_thread(_refine_with_llm, context, voices, current, tags)
     return {"traces": [t.model_dump(mode="json") for t in current],
             "previous_traces": [t.model_dump(mode="json") for t in before],
             "timings": {"tracing": round(time.perf_counter() - started, 3)}, "llm": llm_stats(context)}

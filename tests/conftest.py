@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fake_openai import fake_llm_fixture  # noqa: F401  (registers the `fake_llm` fixture)
 from voc.config import Settings
 from voc.knowledge_base import KnowledgeBase
 from voc.storage import Store

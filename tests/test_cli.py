@@ -47,3 +47,15 @@ def test_mcp_refuses_unknown_server_and_open_binding_without_token(runner: CliRu
     assert runner.invoke(app, ["mcp", "weather"]).exit_code == 2
     open_bind = runner.invoke(app, ["mcp", "tickets", "--transport", "http", "--host", "0.0.0.0"])
     assert open_bind.exit_code == 2 and "bearer token" in open_bind.output
+
+
+def test_run_errors_are_clear(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in ("VOC_LLM_BASE_URL", "VOC_LLM_MODEL"):
+        monkeypatch.delenv(variable, raising=False)
+    no_llm = runner.invoke(app, ["run", "--week", "2026-W47", "--engine", "llm"])
+    assert no_llm.exit_code == 2, no_llm.output
+    assert "VOC_LLM" in " ".join(no_llm.output.split())
+    bad_week = runner.invoke(app, ["run", "--week", "2026-W60"])
+    assert bad_week.exit_code == 2 and "2026-W60" in bad_week.output
+    unknown = runner.invoke(app, ["run", "--resume", "nope"])
+    assert unknown.exit_code == 2 and "no run" in " ".join(unknown.output.split())

@@ -143,3 +143,26 @@ def test_a_killed_run_resumes_to_the_same_outputs(run_settings, outputs: Path, t
 def test_resuming_an_unknown_run_is_a_clear_error(run_settings) -> None:
     with pytest.raises(RunError, match="no run"):
         asyncio.run(run_graph(run_settings, run_id="never-ran", resume=True))
+
+
+def test_llm_engine_run_gives_the_same_contract_with_fallbacks(run_settings, outputs: Path, fake_llm,
+                                                              tmp_path: Path) -> None:
+    from tests.fake_openai import graph_model
+
+    fake_llm.responder = graph_model
+    settings = run_settings.model_copy(update={"llm_base_url": fake_llm.base_url, "llm_model": "scripted",
+                                               "llm_backoff_seconds": 0.01, "llm_batch_size": 8})
+    asyncio.run(run_and_write(settings, tmp_path, period=parse_week(WEEK), engine="llm", run_id="llm-run"))
+    voices, clusters, proposals, run = load(tmp_path)
+    offline, *_ = load(outputs)
+    assert [v["id"] for v in voices] == [v["id"] for v in offline]
+    engines = {v["id"]: v["engine"] for v in voices}
+    assert engines["inject-1"] == "fallback"  # the model obeyed the injection; the enum check refused it
+    assert {e for i, e in engines.items() if i != "inject-1"} == {"llm"}
+    assert "市场部" not in json.dumps(voices, ensure_ascii=False)
+    assert run["engine"] == "llm" and run["llm"]["calls"] >= 3 and run["llm"]["fallbacks"] >= 1
+    assert run["llm"]["prompt_tokens"] > 0
+    assert all(p["problem"].startswith("【复核】") and p["engine"] == "llm" for p in proposals)
+    assert any(c["label"].endswith("问题") for c in clusters)
+    requests = [r.user for r in fake_llm.requests]
+    assert not any("13812345678" in r for r in requests)

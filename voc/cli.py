@@ -255,25 +255,41 @@ def run(
     console.print(f"run {summary['run_id']}: {counts['voices']} voices, {counts['negative']} negative, "
                   f"{counts['clusters']} clusters (outlier rate {summary['outlier_rate']:.1%}), "
                   f"{counts['proposals']} proposals → {target}")
+    _print_proposals(target / "proposals.json")
     typer.echo(str(target))
+
+
+def _print_proposals(path: Path) -> None:
+    import json
+
+    proposals = json.loads(path.read_text(encoding="utf-8"))
+    table = Table("编号", "优先级", "责任部门", "维度", "问题", "到期日", title=f"整改建议（{len(proposals)}条）")
+    for p in proposals:
+        table.add_row(p["proposal_id"], p["priority"], p["owner_department"], p["dimension"], p["problem"][:48],
+                      p["due_date"])
+    Console().print(table)
 
 
 @app.command()
 def quickstart(
-    weeks: Annotated[int, typer.Option(min=1)] = 8,
+    weeks: Annotated[int, typer.Option(min=2)] = 8,
     per_week: Annotated[int, typer.Option(min=10)] = 2000,
     seed: int = 7,
     end_week: Annotated[str | None, typer.Option()] = None,
 ) -> None:
-    """The main job on the embedded default: demo data → stores (SQLite, Chroma) → weekly summary."""
+    """The main job on the embedded default: demo data → stores (SQLite, Chroma) → the MCP-backed
+    weekly run of the last demo week → its headline figures and proposals."""
+    from voc.demo import last_complete_iso_week
+
     settings = get_settings()
     settings.ensure_dirs()
+    week = end_week or last_complete_iso_week()
     target = settings.resolved_data_dir / "demo" / "voices.jsonl"
-    demo_data(weeks=weeks, per_week=per_week, seed=seed, end_week=end_week, out=target)
+    demo_data(weeks=weeks, per_week=per_week, seed=seed, end_week=week, out=target)
     ingest(paths=[target], column_map=None)
     kb_load()
-    summary(week=end_week)
-
+    summary(week=week)
+    run(week=week, date_from=None, date_to=None, engine="offline", out=None, resume=None)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

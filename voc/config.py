@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     llm_batch_size: int = Field(default=20, ge=1, description="Voices per call for per-voice agents.")
     llm_temperature: float = Field(default=0.0, ge=0, le=2)
 
-    review_threshold: float = Field(default=0.5, ge=0, le=1, description="Owner confidence below: needs review.")
+    review_threshold: float = Field(default=0.6, ge=0, le=1, description="Owner confidence below: needs review.")
 
     @property
     def resolved_data_dir(self) -> Path:

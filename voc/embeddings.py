@@ -110,12 +110,13 @@ class EmbeddingCache:
             connection.executemany("INSERT OR REPLACE INTO vectors (key, vec) VALUES (?, ?)",
                                    [(k, v.astype(np.float32).tobytes()) for k, v in items.items()])
 
-    def embed(self, texts: Sequence[str], kind: Literal["query", "passage"], batch_size: int = 64,
+    def embed(self, texts: Sequence[str], kind: Literal["query", "passage"], batch_size: int = 16,
               progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Vectors for texts, computing only those not cached yet (duplicates computed once)."""
         keys = [self.key(kind, t) for t in texts]
         known = self.get_many(list(dict.fromkeys(keys)))
-        missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in known))
+        # Sorted by length: a batch is padded to its longest text, so similar lengths embed faster.
+        missing = sorted(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in known), key=len)
         for start in range(0, len(missing), batch_size):
             part = missing[start : start + batch_size]
             vectors = embed_queries(part) if kind == "query" else embed_passages(part, batch_size)

@@ -270,6 +270,36 @@ def _print_proposals(path: Path) -> None:
     Console().print(table)
 
 
+@app.command("eval")
+def evaluate(
+    dataset: Annotated[str, typer.Option(help="A bundled set (gold_v1) or a JSONL path with labels.")] = "gold_v1",
+    engine: Annotated[str, typer.Option(help="offline (default) or llm.")] = "offline",
+    out: Annotated[Path | None, typer.Option(help="Where scorecard.json/.md go (default DATA_DIR/eval/…).")] = None,
+    gate: Annotated[bool, typer.Option(help="Exit 1 when a threshold of eval/thresholds.yaml is missed.")] = True,
+) -> None:
+    """Measure every agent against gold labels beside the baselines; writes scorecard.json and scorecard.md."""
+    import asyncio
+
+    from agents.runner import RunError
+    from eval.datasets import load_dataset
+    from eval.harness import evaluate as run_evaluation
+
+    settings = get_settings()
+    try:
+        data = load_dataset(dataset)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from exc
+    target = out or settings.resolved_data_dir / "eval" / f"{data.name}-{engine}"
+    with console.status(f"evaluating {data.name} with the {engine} engine"):
+        try:
+            card = asyncio.run(run_evaluation(data, engine, target, settings))
+        except (RunError, ValueError) as exc:
+            raise fail(str(exc)) from exc
+    typer.echo((target / "scorecard.md").read_text(encoding="utf-8"))
+    if gate and not card["gate"]["passed"]:
+        raise typer.Exit(code=1)
+
+
 @app.command()
 def quickstart(
     weeks: Annotated[int, typer.Option(min=2)] = 8,

@@ -1,0 +1,188 @@
+"""`voc eval`: ingest a labelled set into a fresh store, run the graph exactly as `voc run` does,
+score every agent against the labels beside the baselines, write the scorecard, apply the gate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agents.runner import run_and_write
+from eval.baselines import tfidf_logreg
+from eval.datasets import DATASETS_DIR, Dataset
+from eval.metrics import (
+    analysis_scores,
+    application_scores,
+    attribution_scores,
+    clustering_scores,
+    tracing_scores,
+)
+from voc.config import Settings
+from voc.ingest import Ingestor
+from voc.knowledge_base import KnowledgeBase
+from voc.models import LOCAL_TZ
+from voc.storage import Store
+
+THRESHOLDS = DATASETS_DIR.parent / "thresholds.yaml"
+FRESH = ("voc.db", "voc.db-wal", "voc.db-shm", "checkpoints.sqlite", "checkpoints.sqlite-wal",
+         "checkpoints.sqlite-shm", "runs", "rejects")
+
+
+def eval_settings(base: Settings, dataset: Dataset) -> Settings:
+    """A fresh store per evaluation; the vector store and embedding cache are kept between runs
+    (they only hold the knowledge base and vectors, never labels)."""
+    folder = base.resolved_data_dir / "eval" / dataset.name
+    for name in FRESH:
+        target = folder / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    return base.model_copy(update={"data_dir": folder, "database_url": None})
+
+
+def ingest(settings: Settings, dataset: Dataset) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{dataset.name}.jsonl"
+        path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in dataset.rows) + "\n", encoding="utf-8")
+        report = Ingestor(Store(settings.resolved_database_url), settings).ingest_file(path)
+    return {"rows": report.rows, "stored": report.stored, "duplicate": report.duplicate, "rejected": report.rejected}
+
+
+async def evaluate(dataset: Dataset, engine: str, out_dir: Path, base: Settings) -> dict[str, Any]:
+    if dataset.current is None:
+        raise ValueError(f"dataset {dataset.name} has no dated voices")
+    settings = eval_settings(base, dataset)
+    settings.ensure_dirs()
+    ingested = ingest(settings, dataset)
+    kb = KnowledgeBase(settings)
+    kb.load()
+    run_id = f"eval-{dataset.name}-{engine}-{datetime.now(LOCAL_TZ):%Y%m%dT%H%M%S}"
+    run_dir, summary = await run_and_write(settings, out_dir / "run", period=dataset.current, engine=engine,
+                                           run_id=run_id)
+    predicted = {v["id"]: v for v in _jsonl(run_dir / "voices.jsonl")}
+    clusters = json.loads((run_dir / "clusters.json").read_text(encoding="utf-8"))
+    proposals = json.loads((run_dir / "proposals.json").read_text(encoding="utf-8"))
+    gold = {i: label for i, label in dataset.labels.items() if i in predicted}
+    card: dict[str, Any] = {
+        "dataset": dataset.name, "engine": engine, "period": summary["period"], "ingested": ingested,
+        "coverage": _coverage(dataset, gold),
+        "attribution": attribution_scores(gold, predicted), "tracing": tracing_scores(gold, predicted),
+        "analysis": {**clustering_scores(gold, predicted), "outlier_rate": summary["outlier_rate"],
+                     "clusters": len(clusters)},
+        "cost": _cost(summary),
+        "baselines": _baselines(dataset),
+    }
+    if dataset.issues:
+        card["analysis"] |= analysis_scores(dataset.issues, gold, predicted, clusters)
+        card["application"] = application_scores(dataset.issues, gold, predicted, clusters, proposals,
+                                                 summary["period"]["label"], lambda c: kb.get_case(c) is not None)
+    card["gate"] = check_gate(card, engine)
+    write_scorecard(card, out_dir)
+    return card
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _coverage(dataset: Dataset, gold: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What was scored and what was skipped (labels of voices outside the period or not stored)."""
+    labelled = {name: dataset.labelled(name) for name in ("owner", "dimension", "tag", "sentiment", "issue")}
+    scored = {name: sum(1 for g in gold.values() if g.get(name)) for name in labelled}
+    return {"voices_in_run": len(gold), "labelled": labelled, "scored": scored,
+            "skipped": {k: labelled[k] - scored[k] for k in labelled},
+            "unlabelled_metrics": [k for k, v in labelled.items() if not v]}
+
+
+def _cost(summary: dict[str, Any]) -> dict[str, Any]:
+    voices = max(summary["counts"]["voices"], 1)
+    llm = summary.get("llm", {})
+    return {"wall_seconds": summary["timings"]["wall"], "timings": summary["timings"],
+            "llm_per_1000_voices": {k: round(llm.get(k, 0) * 1000 / voices, 1)
+                                    for k in ("calls", "prompt_tokens", "completion_tokens")},
+            "fallbacks": llm.get("fallbacks", 0)}
+
+
+def _baselines(dataset: Dataset) -> dict[str, Any]:
+    texts = {str(r["id"]): str(r.get("text", "")) for r in dataset.rows}
+    result = {}
+    for name in ("dimension", "owner"):
+        ids = [i for i, label in dataset.labels.items() if label.get(name)]
+        result[f"tfidf_logreg_{name}"] = tfidf_logreg([texts[i] for i in ids],
+                                                      [dataset.labels[i][name] for i in ids])
+    return result
+
+
+def check_gate(card: dict[str, Any], engine: str, path: Path = THRESHOLDS) -> dict[str, Any]:
+    """Thresholds are minima per engine and dataset, keyed by dotted scorecard paths."""
+    spec = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    minima = (spec.get(card["dataset"]) or {}).get(engine) or {}
+    failures = []
+    for key, minimum in minima.items():
+        value: Any = card
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None or value < minimum:
+            failures.append({"metric": key, "value": value, "minimum": minimum})
+    return {"checked": len(minima), "passed": not failures, "failures": failures}
+
+
+def write_scorecard(card: dict[str, Any], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "scorecard.json").write_text(json.dumps(card, ensure_ascii=False, indent=2), encoding="utf-8")
+    (out_dir / "scorecard.md").write_text(render_markdown(card), encoding="utf-8")
+
+
+def _fmt(value: Any) -> str:
+    return "—" if value is None else f"{value:.1%}" if isinstance(value, float) and value <= 1 else str(value)
+
+
+def render_markdown(card: dict[str, Any]) -> str:
+    a, t, n = card["attribution"], card["tracing"], card["analysis"]
+    base = card["baselines"]
+    lines = [f"# Scorecard — {card['dataset']} ({card['engine']} engine, {card['period']['label']})", "",
+             f"Voices in the run: {card['coverage']['voices_in_run']}; skipped labels: {card['coverage']['skipped']}",
+             "", "## Agents beside baselines", "", "| measure | agent | TF-IDF + LR (5-fold CV) |", "|---|---|---|",
+             f"| owner accuracy | {_fmt(a['owner_accuracy'])} | {_fmt(base['tfidf_logreg_owner'].get('accuracy'))} |",
+             f"| owner accuracy (acceptable) | {_fmt(a['owner_accuracy_acceptable'])} | — |",
+             f"| dimension accuracy | {_fmt(t['dimension']['accuracy'])} | "
+             f"{_fmt(base['tfidf_logreg_dimension'].get('accuracy'))} |",
+             f"| dimension macro-F1 | {_fmt(t['dimension']['macro_f1'])} | "
+             f"{_fmt(base['tfidf_logreg_dimension'].get('macro_f1'))} |",
+             "", "## Attribution", "", f"- needs-review rate {_fmt(a['needs_review_rate'])}; accuracy of the rest "
+             f"{_fmt(a['accuracy_without_review'])}",
+             f"- per-owner recall: {json.dumps(a['per_owner_recall'], ensure_ascii=False)}",
+             "", "## Tracing", "",
+             f"- dimension: accuracy {_fmt(t['dimension']['accuracy'])}, acceptable "
+             f"{_fmt(t['dimension']['accuracy_acceptable'])}, macro-F1 {_fmt(t['dimension']['macro_f1'])}",
+             f"- tag accuracy {_fmt(t['tag']['accuracy'])} (L1>L2 {_fmt(t['tag']['l2_accuracy'])})",
+             f"- sentiment accuracy {_fmt(t['sentiment']['accuracy'])}, macro-F1 {_fmt(t['sentiment']['macro_f1'])}",
+             f"- confusion (rows gold, columns predicted; {' '.join(t['dimension']['confusion']['labels'])}): "
+             f"{t['dimension']['confusion']['matrix']}",
+             "", "## Analysis", "",
+             f"- ARI {n.get('ari')}, NMI {n.get('nmi')}, V-measure {n.get('v_measure')}; outlier rate "
+             f"{_fmt(n['outlier_rate'])}; {n['clusters']} clusters"]
+    if "keyword_hit_rate" in n:
+        lines += [f"- cluster-name keyword hit rate {_fmt(n['keyword_hit_rate'])}; issues found "
+                  f"{n['issues_found']}/{n['issues']}",
+                  f"- spikes: precision {_fmt(n['spike_precision'])}, recall {_fmt(n['spike_recall'])}",
+                  f"- priority exact {_fmt(n['priority_exact'])}, within one {_fmt(n['priority_within_one'])}; "
+                  f"expected P1 in top 3: {n['p1_in_top3']}"]
+    if "application" in card:
+        p = card["application"]
+        lines += ["", "## Application", "",
+                  f"- {p['proposals']} proposals; P1/P2 coverage {_fmt(p['p1_p2_coverage'])}; owner correct "
+                  f"{_fmt(p['owner_correct'])}",
+                  f"- evidence valid {_fmt(p['evidence_valid'])}; cited cases exist {_fmt(p['cited_cases_exist'])}; "
+                  f"grounded {_fmt(p['grounded'])}"]
+    c, g = card["cost"], card["gate"]
+    lines += ["", "## Cost", "", f"- wall {c['wall_seconds']} s; LLM per 1,000 voices {c['llm_per_1000_voices']}",
+              "", "## Gate", "", f"- {'passed' if g['passed'] else 'FAILED'} ({g['checked']} thresholds)"]
+    lines += [f"  - {f['metric']}: {f['value']} < {f['minimum']}" for f in g["failures"]]
+    return "\n".join(lines) + "\n"

@@ -123,7 +123,7 @@ def _normalise(matrix: np.ndarray) -> np.ndarray:
 
 def keywords_by_cluster(texts_by_cluster: list[list[str]], top_n: int = 5) -> list[list[str]]:
     """Class-based TF-IDF over jieba tokens: words frequent in one cluster and rare in the others."""
-    counts = [Counter(w for t in texts for w in _tokens(t)) for texts in texts_by_cluster]
+    counts = [Counter(w for t in texts for w in tokens(t)) for texts in texts_by_cluster]
     document_frequency = Counter(w for c in counts for w in c)
     total = len(counts)
     result = []
@@ -134,7 +134,8 @@ def keywords_by_cluster(texts_by_cluster: list[list[str]], top_n: int = 5) -> li
     return result
 
 
-def _tokens(text: str) -> list[str]:
+def tokens(text: str) -> list[str]:
+    """Content words of a voice for naming: jieba words without stop words, masks and numbers."""
     for token in MASK_TOKENS:
         text = text.replace(f"[{token}]", " ")
     return [w for w in jieba.lcut(text) if (len(w) >= 2 and w not in STOPWORDS and not w.isdigit()

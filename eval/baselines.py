@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
@@ -31,3 +32,27 @@ def tfidf_logreg(texts: list[str], labels: list[str], folds: int = 5) -> dict[st
             "accuracy": round(sum(g == t for g, t in zip(guess, y, strict=True)) / len(y), 4),
             "macro_f1": round(float(f1_score(y, guess, average="macro", zero_division=0)), 4),
             "seconds": round(time.perf_counter() - started, 2)}
+
+
+def bertopic_clusters(texts: list[str], vectors: np.ndarray) -> tuple[list[int], list[list[str]], float] | None:
+    """BERTopic over the analysis agent's own enhanced-text vectors with a jieba vectorizer: topic per
+    text (-1 = outlier), topic keywords, seconds. None when the optional `topics` extra is missing."""
+    try:
+        from bertopic import BERTopic
+        from hdbscan import HDBSCAN
+        from umap import UMAP
+    except ImportError:
+        return None
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from agents.analysis import tokens
+
+    started = time.perf_counter()
+    model = BERTopic(
+        embedding_model=None, language="multilingual", calculate_probabilities=False,
+        vectorizer_model=CountVectorizer(tokenizer=tokens, token_pattern=None, lowercase=False),
+        umap_model=UMAP(n_neighbors=min(15, len(texts) - 1), n_components=5, metric="cosine", random_state=0),
+        hdbscan_model=HDBSCAN(min_cluster_size=3, metric="euclidean", prediction_data=True))
+    topics, _ = model.fit_transform(texts, embeddings=vectors)
+    words = {topic: [w for w, _ in (model.get_topic(topic) or [])][:5] for topic in set(topics)}
+    return [int(t) for t in topics], [words[t] for t in topics], time.perf_counter() - started

@@ -12,17 +12,21 @@ from typing import Any
 
 import yaml
 
+from agents.analysis import enhanced_text
 from agents.runner import run_and_write
-from eval.baselines import tfidf_logreg
+from agents.schemas import VoiceInput, VoiceTrace
+from eval.baselines import bertopic_clusters, tfidf_logreg
 from eval.datasets import DATASETS_DIR, Dataset
 from eval.metrics import (
     analysis_scores,
     application_scores,
     attribution_scores,
     clustering_scores,
+    issue_members,
     tracing_scores,
 )
 from voc.config import Settings
+from voc.embeddings import EmbeddingCache
 from voc.ingest import Ingestor
 from voc.knowledge_base import KnowledgeBase
 from voc.models import LOCAL_TZ
@@ -78,6 +82,8 @@ async def evaluate(dataset: Dataset, engine: str, out_dir: Path, base: Settings)
         "cost": _cost(summary),
         "baselines": _baselines(dataset),
     }
+    card["baselines"]["bertopic_clustering"] = bertopic_baseline(settings, dataset, gold, predicted)
+    card["baselines"]["bertopic_clustering"]["agent_seconds"] = summary["timings"].get("analysis")
     if dataset.issues:
         card["analysis"] |= analysis_scores(dataset.issues, gold, predicted, clusters)
         card["application"] = application_scores(dataset.issues, gold, predicted, clusters, proposals,
@@ -119,6 +125,39 @@ def _baselines(dataset: Dataset) -> dict[str, Any]:
     return result
 
 
+def bertopic_baseline(settings: Settings, dataset: Dataset, gold: dict[str, dict[str, Any]],
+                      predicted: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """BERTopic on the same voices as the agent's clustering score, embedded the same way (enhanced
+    text with the run's tags), scored with the same functions."""
+    ids = issue_members(gold, predicted)
+    store = Store(settings.resolved_database_url)
+    texts = []
+    for voice_id in ids:
+        voice = store.get_voice(voice_id)
+        assert voice is not None
+        item = VoiceInput(id=voice.id, text=voice.text, channel=voice.channel.value,
+                          business=voice.business.value if voice.business else None,
+                          segment=voice.customer_segment.value, funnel_tier=int(voice.funnel_tier), created_at="")
+        trace = VoiceTrace(voice_id=voice.id, sentiment="负面", intensity=1, dimension=predicted[voice_id]["dimension"],
+                           tag=predicted[voice_id]["tag"], root_cause="")
+        texts.append(enhanced_text(item, trace))
+    if len(texts) < 10:
+        return {"skipped": "fewer than 10 problem voices"}
+    vectors = EmbeddingCache(settings.embedding_cache_path).embed(texts, "passage")
+    result = bertopic_clusters(texts, vectors)
+    if result is None:
+        return {"skipped": "BERTopic is not installed: pip install -e '.[topics]'"}
+    topics, words, seconds = result
+    as_run = {i: {"cluster_id": f"T{t:03d}" if t >= 0 else None} for i, t in zip(ids, topics, strict=True)}
+    clusters = [{"cluster_id": f"T{t:03d}", "label": "", "keywords": w, "rising": False, "priority": "P4",
+                 "size": topics.count(t)} for t, w in dict(zip(topics, words, strict=True)).items() if t >= 0]
+    scores = clustering_scores(gold, {**predicted, **{i: predicted[i] | as_run[i] for i in ids}})
+    keywords = analysis_scores(dataset.issues, gold, {**predicted, **{i: predicted[i] | as_run[i] for i in ids}},
+                               clusters)["keyword_hit_rate"] if dataset.issues else None
+    return {**scores, "outlier_rate": round(sum(t < 0 for t in topics) / len(topics), 4), "clusters": len(clusters),
+            "keyword_hit_rate": keywords, "seconds": round(seconds, 2)}
+
+
 def check_gate(card: dict[str, Any], engine: str, path: Path = THRESHOLDS) -> dict[str, Any]:
     """Thresholds are minima per engine and dataset, keyed by dotted scorecard paths."""
     spec = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
@@ -148,13 +187,22 @@ def render_markdown(card: dict[str, Any]) -> str:
     base = card["baselines"]
     lines = [f"# Scorecard — {card['dataset']} ({card['engine']} engine, {card['period']['label']})", "",
              f"Voices in the run: {card['coverage']['voices_in_run']}; skipped labels: {card['coverage']['skipped']}",
-             "", "## Agents beside baselines", "", "| measure | agent | TF-IDF + LR (5-fold CV) |", "|---|---|---|",
+             "", "## Agents beside baselines", "",
+             "| measure | agent | baseline (TF-IDF + LR, 5-fold CV; BERTopic) |", "|---|---|---|",
              f"| owner accuracy | {_fmt(a['owner_accuracy'])} | {_fmt(base['tfidf_logreg_owner'].get('accuracy'))} |",
              f"| owner accuracy (acceptable) | {_fmt(a['owner_accuracy_acceptable'])} | — |",
              f"| dimension accuracy | {_fmt(t['dimension']['accuracy'])} | "
              f"{_fmt(base['tfidf_logreg_dimension'].get('accuracy'))} |",
              f"| dimension macro-F1 | {_fmt(t['dimension']['macro_f1'])} | "
              f"{_fmt(base['tfidf_logreg_dimension'].get('macro_f1'))} |",
+             f"| clustering ARI | {n.get('ari')} | BERTopic: {base['bertopic_clustering'].get('ari', '—')} |",
+             f"| clustering V-measure | {n.get('v_measure')} | BERTopic: "
+             f"{base['bertopic_clustering'].get('v_measure', '—')} |",
+             f"| outlier rate | {_fmt(n['outlier_rate'])} | BERTopic: "
+             f"{_fmt(base['bertopic_clustering'].get('outlier_rate'))} |",
+             f"| clustering seconds | {base['bertopic_clustering'].get('agent_seconds')} (whole analysis agent) | "
+             f"BERTopic: {base['bertopic_clustering'].get('seconds', '—')} |",
+             f"| BERTopic note | | {base['bertopic_clustering'].get('skipped', 'same voices, same vectors')} |",
              "", "## Attribution", "", f"- needs-review rate {_fmt(a['needs_review_rate'])}; accuracy of the rest "
              f"{_fmt(a['accuracy_without_review'])}",
              f"- per-owner recall: {json.dumps(a['per_owner_recall'], ensure_ascii=False)}",

@@ -18,6 +18,7 @@ from voc.knowledge import KnowledgeError, load_cases, load_docs, load_service_ma
 from voc.models import Business, Channel
 from voc.pii import mask_text
 from voc.storage import RecordedCase, Store
+from voc.text import simplified
 from voc.vectorstore import (
     CASES,
     COLLECTIONS,
@@ -165,7 +166,8 @@ class KnowledgeBase:
         entries = self.matrix.entries
         similarity = self._similarities([q.text for q in queries], self._matrix_vectors)
         results = []
-        for query, row in zip(queries, similarity, strict=True):
+        for query, row in zip([q.model_copy(update={"text": simplified(q.text)}) for q in queries], similarity,
+                              strict=True):
             semantic = _relative_top(row, SEMANTIC_POOL)
             scored = [self._score_entry(entry, query, semantic.get(i, 0.0)) for i, entry in enumerate(entries)]
             results.append(_rank_owners(scored, top_k))
@@ -199,7 +201,7 @@ class KnowledgeBase:
         similarity = self._similarities(texts, vectors)
         index = {t.path: i for i, t in enumerate(tags)}
         results = []
-        for text, row in zip(texts, similarity, strict=True):
+        for text, row in zip([simplified(t) for t in texts], similarity, strict=True):
             per_tag = np.full(len(tags), -1.0, dtype=np.float32)
             np.maximum.at(per_tag, [index[t] for t in item_tags], row)
             neighbour = _relative_top(per_tag, TAG_POOL)

@@ -1,0 +1,23 @@
+"""CI gate: the offline engine's scorecard on the gold set must meet eval/thresholds.yaml."""
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from eval.datasets import load_dataset
+from eval.harness import THRESHOLDS, evaluate
+from voc.config import Settings
+
+pytestmark = pytest.mark.slow
+
+
+def test_gold_scorecard_meets_the_gate(tmp_path: Path) -> None:
+    dataset = load_dataset("gold_v1")
+    assert len(dataset.rows) >= 600
+    card = asyncio.run(evaluate(dataset, "offline", tmp_path / "out", Settings(data_dir=tmp_path / "data")))
+    assert THRESHOLDS.is_file() and card["gate"]["checked"] >= 10
+    assert card["gate"]["passed"], json.dumps(card["gate"]["failures"], ensure_ascii=False)
+    assert (tmp_path / "out" / "scorecard.md").read_text(encoding="utf-8").startswith("# Scorecard")
+    assert not any("labels" in row or "sentiment" in row for row in dataset.rows)  # labels never reach the store

@@ -1,6 +1,7 @@
 """CI gate: the offline engine's scorecard on the gold set must meet eval/thresholds.yaml."""
 
 import asyncio
+import importlib.util
 import json
 from pathlib import Path
 
@@ -21,3 +22,7 @@ def test_gold_scorecard_meets_the_gate(tmp_path: Path) -> None:
     assert card["gate"]["passed"], json.dumps(card["gate"]["failures"], ensure_ascii=False)
     assert (tmp_path / "out" / "scorecard.md").read_text(encoding="utf-8").startswith("# Scorecard")
     assert not any("labels" in row or "sentiment" in row for row in dataset.rows)  # labels never reach the store
+    baselines = card["baselines"]
+    assert baselines["tfidf_logreg_dimension"]["accuracy"] and baselines["tfidf_logreg_owner"]["accuracy"]
+    if importlib.util.find_spec("bertopic") is not None:  # installed by `make` (the topics extra)
+        assert baselines["bertopic_clustering"]["ari"] is not None, baselines["bertopic_clustering"]

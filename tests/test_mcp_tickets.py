@@ -58,6 +58,7 @@ async def test_search_pages_and_filters(server) -> None:
     assert all(item["channel"] == "投诉工单" for item in page["items"])
     second = (await call(server, "search_voices", week=WEEK, channel="投诉工单", limit=5, offset=5)).structuredContent
     assert {i["id"] for i in page["items"]}.isdisjoint({i["id"] for i in second["items"]})
+    assert page["next_offset"] == 5 and second["next_offset"] is None
     words = (await call(server, "search_voices", week=WEEK, query="年费")).structuredContent
     assert [i["id"] for i in words["items"]] == ["cur-card"]
 

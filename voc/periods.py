@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from pydantic import BaseModel, model_validator
-
-from voc.models import LOCAL_TZ
 
 _WEEK_RE = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.I)
 
@@ -62,9 +60,3 @@ def period_of(week: str | None = None, start: date | None = None, end: date | No
     if start and end:
         return Period(start=start, end=end)
     raise ValueError("give either a week (2026-W47) or both a start and an end date")
-
-
-def last_complete_week(today: date | None = None) -> Period:
-    today = today or datetime.now(LOCAL_TZ).date()
-    this_monday = today - timedelta(days=today.weekday())
-    return Period(start=this_monday - timedelta(days=7), end=this_monday - timedelta(days=1))

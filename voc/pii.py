@@ -124,10 +124,6 @@ def mask_text(text: str) -> str:
     return text
 
 
-def contains_pii(text: str) -> bool:
-    return mask_text(text) != text
-
-
 _HEX_TO_LETTERS = str.maketrans("0123456789", "ghijklmnop")
 
 

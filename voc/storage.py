@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -22,7 +22,6 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
-    select,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -151,18 +150,6 @@ class Store:
         with self.session() as session:
             row = session.get(VoiceRow, voice_id)
             return row.to_voice() if row else None
-
-    def existing_ids(self, ids: Sequence[str]) -> set[str]:
-        if not ids:
-            return set()
-        with self.session() as session:
-            return set(session.scalars(select(VoiceRow.id).where(VoiceRow.id.in_(ids))))
-
-    def count(self) -> int:
-        from sqlalchemy import func
-
-        with self.session() as session:
-            return session.scalar(select(func.count()).select_from(VoiceRow)) or 0
 
 
 def iso_week_of(day: date) -> str:

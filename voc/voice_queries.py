@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 from sqlalchemy import Select, and_, func, select
 
 from voc.models import Business, Channel, FunnelTier, Segment, SourceType, Voice
@@ -86,8 +86,10 @@ class VoicePage(BaseModel):
     limit: int
     items: list[VoiceRecord]
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def next_offset(self) -> int | None:
+        """The offset of the next page, or null on the last page."""
         return self.offset + self.limit if self.offset + self.limit < self.total else None
 
 

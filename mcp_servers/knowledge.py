@@ -11,7 +11,6 @@ from voc.config import Settings, get_settings
 from voc.kb_models import Dimension, ServiceMatrix, Taxonomy
 from voc.knowledge_base import DocHit, KnowledgeBase, OwnerCandidate, OwnerQuery, TagSuggestion
 from voc.models import Business, Channel
-from voc.pii import mask_text
 
 MAX_RESULTS = 20
 MAX_BATCH = 500
@@ -51,15 +50,14 @@ def create_server(settings: Settings | None = None, kb: KnowledgeBase | None = N
         check_limit(top_k, 12, "top_k")
         if not text.strip():
             raise ToolError("text is empty")
-        return OwnerCandidates(candidates=kb.candidate_owners(mask_text(text), channel, business, top_k))
+        return OwnerCandidates(candidates=kb.candidate_owners(text, channel, business, top_k))
 
     @server.tool(name="candidate_owners_batch", annotations=READ_ONLY)
     def candidate_owners_batch_tool(queries: list[OwnerQuery], top_k: int = 3) -> OwnerCandidatesBatch:
         """candidate_owners for up to 500 voices in one call (text, channel, business each)."""
         check_limit(len(queries), MAX_BATCH, "number of queries")
         check_limit(top_k, 12, "top_k")
-        masked = [q.model_copy(update={"text": mask_text(q.text)}) for q in queries]
-        return OwnerCandidatesBatch(results=kb.candidate_owners_many(masked, top_k))
+        return OwnerCandidatesBatch(results=kb.candidate_owners_many(queries, top_k))
 
     @server.tool(name="suggest_tags", annotations=READ_ONLY)
     def suggest_tags_tool(text: str, top_k: int = 3) -> TagSuggestions:
@@ -68,14 +66,14 @@ def create_server(settings: Settings | None = None, kb: KnowledgeBase | None = N
         check_limit(top_k, MAX_RESULTS, "top_k")
         if not text.strip():
             raise ToolError("text is empty")
-        return TagSuggestions(suggestions=kb.suggest_tags_many([mask_text(text)], top_k)[0])
+        return TagSuggestions(suggestions=kb.suggest_tags_many([text], top_k)[0])
 
     @server.tool(name="suggest_tags_batch", annotations=READ_ONLY)
     def suggest_tags_batch_tool(texts: list[str], top_k: int = 3) -> TagSuggestionsBatch:
         """suggest_tags for up to 500 voice texts in one call."""
         check_limit(len(texts), MAX_BATCH, "number of texts")
         check_limit(top_k, MAX_RESULTS, "top_k")
-        return TagSuggestionsBatch(results=kb.suggest_tags_many([mask_text(t) for t in texts], top_k))
+        return TagSuggestionsBatch(results=kb.suggest_tags_many(texts, top_k))
 
     @server.tool(name="search_knowledge", annotations=READ_ONLY)
     def search_knowledge_tool(query: str, top_k: int = 5, category: str | None = None) -> DocHits:

@@ -195,7 +195,11 @@ def normalize_text(text: str) -> str:
 
 
 def text_key(text: str) -> str:
-    return hashlib.md5(normalize_text(text).encode("utf-8"), usedforsecurity=False).hexdigest()
+    return key_of_normalized(normalize_text(text))
+
+
+def key_of_normalized(norm: str) -> str:
+    return hashlib.md5(norm.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
 def _mask_value(value: Any) -> Any:
@@ -286,9 +290,8 @@ class _CandidateIndex:
         else:
             self.by_key.setdefault(candidate.key, []).append(candidate)
 
-    def original_of(self, voice: Voice, key: str, window: timedelta, similarity: float) -> str | None:
+    def original_of(self, voice: Voice, norm: str, key: str, window: timedelta, similarity: float) -> str | None:
         if voice.customer_id:
-            norm = normalize_text(voice.text)
             for other in self.by_customer.get(voice.customer_id, []):
                 if abs(other.created_at - voice.created_at) <= window and (
                     other.key == key or bigram_similarity(norm, other.norm) >= similarity
@@ -357,13 +360,14 @@ class Ingestor:
     def _write_batch(self, batch: list[tuple[int, Voice]], path: Path, report: FileReport,
                      rejects: list[dict[str, Any]]) -> None:
         voices = [v for _, v in batch]
+        norms = [normalize_text(v.text) for v in voices]  # once per row: keys and similarity use it
+        keys = [key_of_normalized(n) for n in norms]
         existing = self._existing(voices)
-        candidates = self._candidates(voices)
+        candidates = self._candidates(voices, keys)
         rows: list[dict[str, Any]] = []
         seen_ids: dict[str, str] = {}
         now = datetime.now(UTC)
-        for number, voice in batch:
-            key = text_key(voice.text)
+        for (number, voice), norm, key in zip(batch, norms, keys, strict=True):
             known_key = existing.get(voice.id) or seen_ids.get(voice.id)
             if known_key is not None:
                 if known_key == key:
@@ -373,11 +377,12 @@ class Ingestor:
                     self._reject(report, rejects, path, number,
                                  f"id conflict: {voice.id} is already used by a different voice", None)
                 continue
-            original = candidates.original_of(voice, key, self.window, self.settings.near_duplicate_similarity)
+            original = candidates.original_of(voice, norm, key, self.window,
+                                              self.settings.near_duplicate_similarity)
             rows.append(self._row(voice, key, original, path, number, now))
             seen_ids[voice.id] = key
             candidates.add(_Candidate(voice.id, voice.customer_id, voice.channel.value, voice.created_at,
-                                      normalize_text(voice.text), key, original or voice.id))
+                                      norm, key, original or voice.id))
             if original:
                 report.duplicate += 1
                 report.linked += 1
@@ -408,11 +413,11 @@ class Ingestor:
                                      .where(VoiceRow.id.in_([v.id for v in voices])))
             return {row.id: row.text_key for row in result}
 
-    def _candidates(self, voices: list[Voice]) -> _CandidateIndex:
+    def _candidates(self, voices: list[Voice], voice_keys: list[str]) -> _CandidateIndex:
         """Stored voices that a voice of this batch could repeat."""
         index = _CandidateIndex()
         customers = {v.customer_id for v in voices if v.customer_id}
-        keys = {text_key(v.text) for v in voices if not v.customer_id}
+        keys = {k for v, k in zip(voices, voice_keys, strict=True) if not v.customer_id}
         start = min(v.created_at for v in voices) - self.window
         end = max(v.created_at for v in voices) + self.window
         columns = (VoiceRow.id, VoiceRow.customer_id, VoiceRow.channel, VoiceRow.created_at,

@@ -218,6 +218,7 @@ class KnowledgeBase:
         return results
 
     def _similarities(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
+        # Masked here, the one place every caller passes through, before text is embedded or cached.
         queries = self.embedding_cache.embed([mask_text(t) for t in texts], "query")
         return queries @ vectors.T
 

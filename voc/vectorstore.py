@@ -112,9 +112,10 @@ def sync(coll: Collection, items: Sequence[Item], progress: Callable[[int], None
 
 
 def search(coll: Collection, query: str, top_k: int, where: dict[str, Any] | None = None) -> list[Hit]:
-    if coll.count() == 0:
+    size = coll.count()
+    if size == 0:
         return []
-    result = coll.query(query_texts=[query], n_results=min(top_k, coll.count()), where=where or None,
+    result = coll.query(query_texts=[query], n_results=min(top_k, size), where=where or None,
                         include=["documents", "metadatas", "distances"])
     ids = result["ids"][0]
     documents = (result["documents"] or [[]])[0]

@@ -64,7 +64,9 @@ def problem_statement(cluster: Cluster, period_label: str) -> str:
 
 def draft_proposal(cluster: Cluster, number: int, period_end: date, period_label: str,
                    quotes: dict[str, str], docs: list[dict[str, Any]], cases: list[dict[str, Any]],
-                   calendar: WorkCalendar, evidence_count: int) -> Proposal:
+                   calendar: WorkCalendar, evidence_count: int, continues: tuple[str, date] | None = None) -> Proposal:
+    """`continues`: the id and due date of the open proposal a recurring problem belongs to; its SLA
+    clock started when the problem was first raised, so the due date does not move."""
     dimension_name = DIMENSION_L1[cluster.dimension]
     owner = cluster.owner_department
     short = _measures(cases, "short_term_measures", 3) or [f"由{owner}牵头核查代表性声音并向客户回访说明"]
@@ -72,13 +74,15 @@ def draft_proposal(cluster: Cluster, number: int, period_end: date, period_label
     if docs:
         long.append(f"对照《{docs[0]['title']}》完善制度与流程口径")
     evidence_ids = list(dict.fromkeys(cluster.representative_voice_ids + cluster.voice_ids))[:evidence_count]
+    proposal_id, due = continues or (f"PR-{period_label}-{number:03d}",
+                                     calendar.add_working_days(period_end, SLA_WORKING_DAYS[cluster.priority]))
     return Proposal(
-        proposal_id=f"PR-{period_label}-{number:03d}", cluster_id=cluster.cluster_id, priority=cluster.priority,
+        proposal_id=proposal_id, cluster_id=cluster.cluster_id, priority=cluster.priority,
         owner_department=cluster.owner_department, dimension=cluster.dimension,
         problem=problem_statement(cluster, period_label),
         root_cause=f"【{cluster.dimension}·{dimension_name}】{cluster.tag}",
         short_term_measures=short, long_term_measures=long, kpis=kpis_for(cluster),
-        due_date=calendar.add_working_days(period_end, SLA_WORKING_DAYS[cluster.priority]),
+        due_date=due,
         evidence_voice_ids=evidence_ids,
         evidence=[Evidence(voice_id=i, quote=mask_text(quotes[i])[:QUOTE_CHARS]) for i in evidence_ids],
         cited_case_ids=[c["id"] for c in cases], cited_doc_ids=list(dict.fromkeys(d["doc_id"] for d in docs)))
@@ -89,6 +93,24 @@ async def retrieve(toolbox: Toolbox, cluster: Cluster) -> tuple[list[dict[str, A
     docs = (await toolbox.call("knowledge", "search_knowledge", query=query, top_k=3))["hits"]
     hits = (await toolbox.call("cases", "search_cases", query=query, dimension=cluster.dimension, top_k=2))["hits"]
     return docs, [h["case"] for h in hits]
+
+
+async def open_proposal(toolbox: Toolbox, cluster: Cluster, taken: list[str]) -> tuple[str, date] | None:
+    """The open proposal this problem continues, so a recurring problem does not spawn a duplicate."""
+    match = await toolbox.call("proposals", "match_open_proposal", owner_department=cluster.owner_department,
+                               tag=cluster.tag, keywords=cluster.keywords, exclude=taken)
+    return (match["proposal_id"], date.fromisoformat(match["due_date"])) if match.get("proposal_id") else None
+
+
+def problem_volumes(state: RunState) -> dict[str, int]:
+    """Negative voices of the period per owner|tag: the series effect evaluation compares."""
+    owners = {a["voice_id"]: a["owner_department"] for a in state.get("attributions", [])}
+    volumes: dict[str, int] = {}
+    for trace in state.get("traces", []):
+        if trace["sentiment"] == "负面":
+            key = f"{owners.get(trace['voice_id'], '')}|{trace['tag']}"
+            volumes[key] = volumes.get(key, 0) + 1
+    return volumes
 
 
 def priority_clusters(clusters: list[Cluster], priorities: tuple[str, ...], limit: int) -> list[Cluster]:
@@ -105,17 +127,20 @@ async def apply(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]
     period = state["period"]
     calendar = WorkCalendar.load(context.settings.holidays_path)
     context.report("应用", 0, len(clusters))
-    proposals = []
+    proposals: list[dict[str, Any]] = []
     async with tools_for(context) as toolbox:
         for number, cluster in enumerate(clusters, start=1):
             docs, cases = await retrieve(toolbox, cluster)
+            continues = await open_proposal(toolbox, cluster, [p["proposal_id"] for p in proposals])
             proposal = draft_proposal(cluster, number, date.fromisoformat(period["end"]), period["label"], quotes,
-                                      docs, cases, calendar, context.config.evidence_per_proposal)
+                                      docs, cases, calendar, context.config.evidence_per_proposal, continues)
             if context.llm is not None:
                 rewritten = await asyncio.to_thread(context.llm.write_proposal, cluster, quotes, docs, cases,
                                                     proposal)
                 proposal = rewritten or proposal.model_copy(update={"engine": "fallback"})
             proposals.append(proposal.model_dump(mode="json"))
             context.report("应用", 1)
+        await toolbox.call("proposals", "register_run", run_id=state["run_id"], week=period["label"],
+                           proposals=proposals, clusters=state.get("clusters", []), volumes=problem_volumes(state))
     return {"proposals": proposals, "timings": {"application": round(time.perf_counter() - started, 3)},
             "llm": llm_stats(context)}

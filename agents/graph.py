@@ -21,13 +21,13 @@ from agents.tracing import trace
 async def period_voices(toolbox: Toolbox, period: dict[str, str], page_size: int) -> list[dict[str, Any]]:
     """Every voice of a period (linked duplicates left out), page by page through the tickets server."""
     voices: list[dict[str, Any]] = []
-    offset = 0
+    cursor = None
     while True:
         page = await toolbox.call("tickets", "search_voices", date_from=period["start"], date_to=period["end"],
-                                  offset=offset, limit=page_size)
+                                  limit=page_size, after=cursor)
         voices += [_as_input(item) for item in page["items"]]
-        offset += page_size
-        if offset >= page["total"]:
+        cursor = page["next_cursor"]
+        if cursor is None:
             return voices
 
 

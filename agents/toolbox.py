@@ -1,4 +1,4 @@
-"""The agents' only way to data: MCP client sessions to the tickets, knowledge and cases servers.
+"""The agents' only way to data: MCP client sessions to the tickets, knowledge, cases and proposals servers.
 
 Sessions run in process over memory streams: the same tools and contracts an outside assistant
 reaches over stdio or HTTP, without a process per server.
@@ -51,12 +51,12 @@ class Toolbox:
 
 @asynccontextmanager
 async def open_toolbox(settings: Settings) -> AsyncIterator[Toolbox]:
-    from mcp_servers import cases, knowledge, tickets
+    from mcp_servers import cases, knowledge, proposals, tickets
     from voc.knowledge_base import KnowledgeBase
 
     kb = KnowledgeBase(settings)
     servers = {"tickets": tickets.create_server(settings), "knowledge": knowledge.create_server(settings, kb),
-               "cases": cases.create_server(settings, kb)}
+               "cases": cases.create_server(settings, kb), "proposals": proposals.create_server(settings)}
     async with AsyncExitStack() as stack:
         sessions = {name: await stack.enter_async_context(create_connected_server_and_client_session(server))
                     for name, server in servers.items()}

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import resource
+import sqlite3
 import sys
 import tempfile
 import time
@@ -48,7 +49,16 @@ def prepare(data_dir: Path, per_week: int) -> Settings:
     return settings
 
 
+def cached_vectors(settings: Settings) -> int:
+    path = settings.embedding_cache_path
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path) as connection:
+        return int(connection.execute("SELECT count(*) FROM vectors").fetchone()[0])
+
+
 def timed_run(settings: Settings, label: str, **kwargs: object) -> dict[str, object]:
+    vectors_before = cached_vectors(settings)
     started = time.perf_counter()
     _out, summary = asyncio.run(run_and_write(settings, period=parse_week(WEEK), **kwargs))  # type: ignore[arg-type]
     wall = time.perf_counter() - started
@@ -56,7 +66,8 @@ def timed_run(settings: Settings, label: str, **kwargs: object) -> dict[str, obj
     row = {"run": label, "voices": voices, "previous_voices": summary["counts"]["previous_voices"],
            "wall_s": round(wall, 1), "voices_per_s": round(voices / wall, 1), "timings": summary["timings"],
            "clusters": summary["counts"]["clusters"], "outlier_rate": summary["outlier_rate"],
-           "proposals": summary["counts"]["proposals"], "peak_rss_mb": peak_rss_mb(), "llm": summary["llm"]}
+           "proposals": summary["counts"]["proposals"], "peak_rss_mb": peak_rss_mb(), "llm": summary["llm"],
+           "texts_embedded": cached_vectors(settings) - vectors_before}
     print(json.dumps(row, ensure_ascii=False), flush=True)
     return row
 

@@ -49,16 +49,21 @@ def create_server(settings: Settings | None = None) -> FastMCP:
                            channel: Channel | None = None, business: Business | None = None,
                            segment: Segment | None = None, funnel_tier: FunnelTier | None = None,
                            source_type: SourceType | None = None, query: str | None = None,
-                           include_duplicates: bool = False, offset: int = 0, limit: int = 50) -> VoicePage:
+                           include_duplicates: bool = False, offset: int = 0, limit: int = 50,
+                           after: str | None = None) -> VoicePage:
         """Search voices of a period (week like 2026-W47, or date_from/date_to) by channel, business,
-        customer segment, funnel tier, source type and words in the text. Paged: offset + limit."""
+        customer segment, funnel tier, source type and words in the text, in time order. Paged by
+        offset + limit, or for long reads by passing a page's next_cursor as `after`."""
         check_limit(limit, settings.max_page_size)
         if offset < 0:
             raise ToolError("offset must be ≥ 0")
         filters = where(week, date_from, date_to, channel=channel, business=business, segment=segment,
                         funnel_tier=funnel_tier, source_type=source_type, query=query,
                         include_duplicates=include_duplicates)
-        return search_voices(store, filters, offset, limit)
+        try:
+            return search_voices(store, filters, offset, limit, after)
+        except ValueError as error:
+            raise ToolError(str(error)) from error
 
     @server.tool(name="get_voice", annotations=READ_ONLY)
     def get_voice_tool(voice_id: str) -> VoiceRecord:

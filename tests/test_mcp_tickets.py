@@ -59,6 +59,11 @@ async def test_search_pages_and_filters(server) -> None:
     second = (await call(server, "search_voices", week=WEEK, channel="投诉工单", limit=5, offset=5)).structuredContent
     assert {i["id"] for i in page["items"]}.isdisjoint({i["id"] for i in second["items"]})
     assert page["next_offset"] == 5 and second["next_offset"] is None
+    by_cursor = (await call(server, "search_voices", week=WEEK, channel="投诉工单", limit=5,
+                            after=page["next_cursor"])).structuredContent
+    assert [i["id"] for i in by_cursor["items"]] == [i["id"] for i in second["items"]]
+    bad = await call(server, "search_voices", week=WEEK, after="nonsense")
+    assert bad.isError and "cursor" in bad.content[0].text
     words = (await call(server, "search_voices", week=WEEK, query="年费")).structuredContent
     assert [i["id"] for i in words["items"]] == ["cur-card"]
 

@@ -166,3 +166,23 @@ def test_llm_engine_run_gives_the_same_contract_with_fallbacks(run_settings, out
     assert any(c["label"].endswith("问题") for c in clusters)
     requests = [r.user for r in fake_llm.requests]
     assert not any("13812345678" in r for r in requests)
+
+
+def test_a_recurring_problem_continues_its_open_proposal(run_settings, outputs: Path, tmp_path: Path) -> None:
+    """Last in this module: it plants an earlier open proposal in the shared store."""
+    from voc.lifecycle import ProposalBook
+
+    _, clusters, proposals, _ = load(outputs)
+    first = proposals[0]
+    cluster = next(c for c in clusters if c["cluster_id"] == first["cluster_id"])
+    book = ProposalBook(Store(run_settings.resolved_database_url))
+    assert book.get(first["proposal_id"]).status == "待认领"  # the run registered what it wrote
+    earlier = dict(first, proposal_id="PR-2026-W45-009", due_date="2026-11-13")
+    book.register("earlier-run", "2026-W45", [earlier], [cluster])
+    asyncio.run(run_and_write(run_settings, tmp_path, period=parse_week(WEEK), run_id="next-run"))
+    _, _, again, _ = load(tmp_path)
+    continued = next(p for p in again if p["cluster_id"] == first["cluster_id"])
+    assert continued["proposal_id"] == "PR-2026-W45-009" and continued["due_date"] == "2026-11-13"
+    assert len({p["proposal_id"] for p in again}) == len(again)
+    assert [e.kind for e in book.get("PR-2026-W45-009").events] == ["创建", "复发"]
+    assert book.get("PR-2026-W45-009", today=date(2026, 11, 23)).overdue

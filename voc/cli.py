@@ -180,7 +180,7 @@ def _edit_taxonomy(change: Callable[[Taxonomy], Taxonomy]) -> None:
 
 @app.command()
 def mcp(
-    name: Annotated[str, typer.Argument(help="tickets, knowledge or cases")],
+    name: Annotated[str, typer.Argument(help="tickets, knowledge, cases or proposals")],
     transport: Annotated[str, typer.Option(help="stdio or http")] = "stdio",
     host: Annotated[str | None, typer.Option(help="HTTP bind address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port.")] = None,

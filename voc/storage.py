@@ -76,7 +76,8 @@ class VoiceRow(Base):
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (
-        Index("ix_voices_local_date", "local_date"),
+        # Serves period filters and keyset paging in (date, time, id) order alike.
+        Index("ix_voices_date_time_id", "local_date", "created_at", "id"),
         Index("ix_voices_week", "iso_week"),
         Index("ix_voices_channel_date", "channel", "local_date"),
         Index("ix_voices_business_date", "business", "local_date"),
@@ -108,6 +109,56 @@ class RecordedCase(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ProposalRow(Base):
+    """A proposal as the closed loop tracks it across weeks (问题—责任—时效—验收)."""
+
+    __tablename__ = "proposals"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(8), index=True)
+    owner_department: Mapped[str] = mapped_column(String(32), index=True)
+    tag: Mapped[str] = mapped_column(String(128))
+    priority: Mapped[str] = mapped_column(String(2))
+    first_week: Mapped[str] = mapped_column(String(16))
+    last_seen_week: Mapped[str] = mapped_column(String(16))
+    due_date: Mapped[date] = mapped_column(Date)
+    completed_on: Mapped[date | None] = mapped_column(Date)
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, doc="The proposal as first written (proposals.json).")
+    effect: Mapped[dict[str, Any] | None] = mapped_column(JSON, doc="The figures of the last verification.")
+    case_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class ProposalEventRow(Base):
+    """One change of a proposal: who, when, what and why."""
+
+    __tablename__ = "proposal_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    proposal_id: Mapped[str] = mapped_column(ForeignKey("proposals.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16), doc="创建 / 状态变更 / 复发 / 验证 / 沉淀案例")
+    from_status: Mapped[str | None] = mapped_column(String(8))
+    to_status: Mapped[str | None] = mapped_column(String(8))
+    week: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+    figures: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ProblemVolumeRow(Base):
+    """Negative voices per week, owner and tag as a run measured them: the series that effect
+    evaluation compares before and after a fix."""
+
+    __tablename__ = "problem_volumes"
+
+    week: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner_department: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(128), primary_key=True)
+    negatives: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[str] = mapped_column(String(128))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,0 +1,155 @@
+"""The closed loop: lifecycle transitions, overdue flags, recurrence matching and effect evaluation."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from mcp.shared.memory import create_connected_server_and_client_session
+
+from mcp_servers import proposals as proposals_server
+from voc.config import Settings
+from voc.lifecycle import LifecycleError, ProposalBook, Status, week_after, week_before
+from voc.storage import Store
+
+OWNER, TAG = "信息科技部", "系统与技术>登录认证>验证码收不到"
+
+
+def proposal(pid: str = "PR-2026-W40-001", due: str = "2026-10-09", baseline: int = 20, target: int = 14,
+             owner: str = OWNER) -> dict:
+    return {"proposal_id": pid, "cluster_id": "C001", "priority": "P2", "owner_department": owner,
+            "dimension": "机", "problem": "验证码收不到", "root_cause": "短信通道", "short_term_measures": ["扩容"],
+            "long_term_measures": ["监控"], "due_date": due, "evidence_voice_ids": ["v1"],
+            "kpis": [{"name": "同类问题负面声量", "baseline": baseline, "target": target, "unit": "件/周"}]}
+
+
+def cluster(tag: str = TAG, keywords: list[str] | None = None, count: int = 20) -> dict:
+    return {"cluster_id": "C001", "tag": tag, "keywords": keywords or ["验证码", "收不到", "短信"],
+            "current_count": count}
+
+
+@pytest.fixture()
+def book(tmp_path: Path) -> ProposalBook:
+    return ProposalBook(Store(f"sqlite:///{tmp_path}/voc.db"))
+
+
+def plant_series(book: ProposalBook, counts: dict[str, int]) -> None:
+    for week, count in counts.items():
+        book.record_volumes(f"run-{week}", week, {f"{OWNER}|{TAG}": count, f"{OWNER}|其他>其他>其他": 3})
+
+
+def test_lifecycle_moves_one_step_at_a_time_and_records_who(book: ProposalBook) -> None:
+    book.register("run-1", "2026-W40", [proposal()], [cluster()])
+    assert book.get("PR-2026-W40-001").status is Status.CLAIM
+    with pytest.raises(LifecycleError, match="不能直接变为 已完成"):
+        book.update("PR-2026-W40-001", "已完成", "张三")
+    with pytest.raises(LifecycleError, match="由验证得出"):
+        book.update("PR-2026-W40-001", "已验证", "张三")
+    with pytest.raises(LifecycleError, match="who"):
+        book.update("PR-2026-W40-001", "整改中", " ")
+    book.update("PR-2026-W40-001", "整改中", "张三", "已认领，排查短信通道")
+    done = book.update("PR-2026-W40-001", "已完成", "李四", "通道扩容上线", on=date(2026, 10, 14))
+    assert done.status is Status.DONE and done.completed_on == date(2026, 10, 14)
+    kinds = [(e.kind, e.from_status, e.to_status, e.actor) for e in done.events]
+    assert kinds == [("创建", None, "待认领", "run run-1"), ("状态变更", "待认领", "整改中", "张三"),
+                     ("状态变更", "整改中", "已完成", "李四")]
+    with pytest.raises(LifecycleError, match="no proposal"):
+        book.get("PR-nope")
+
+
+def test_overdue_only_while_not_fixed(book: ProposalBook) -> None:
+    book.register("run-1", "2026-W40", [proposal(due="2026-10-09")], [cluster()])
+    assert not book.get("PR-2026-W40-001", today=date(2026, 10, 9)).overdue
+    assert book.get("PR-2026-W40-001", today=date(2026, 10, 12)).overdue
+    book.update("PR-2026-W40-001", "整改中", "张三")
+    book.update("PR-2026-W40-001", "已完成", "张三", on=date(2026, 10, 14))
+    assert not book.get("PR-2026-W40-001", today=date(2026, 10, 20)).overdue
+
+
+def test_recurrence_matches_the_open_proposal_once_per_week(book: ProposalBook) -> None:
+    book.register("run-1", "2026-W40", [proposal()], [cluster()])
+    assert book.match_open(OWNER, TAG, []).id == "PR-2026-W40-001"
+    assert book.match_open(OWNER, "其他>其他>其他", ["验证码", "收不到", "短信"]).id == "PR-2026-W40-001"
+    assert book.match_open(OWNER, "其他>其他>其他", ["年费"]) is None
+    assert book.match_open("零售银行部", TAG, []) is None
+    assert book.match_open(OWNER, TAG, [], exclude=["PR-2026-W40-001"]) is None
+    for _ in range(2):  # registering the same run twice records it once
+        counts = book.register("run-2", "2026-W41", [proposal()], [cluster(count=9)])
+    assert counts == {"created": 0, "recurred": 0}
+    view = book.get("PR-2026-W40-001")
+    assert view.last_seen_week == "2026-W41" and [e.kind for e in view.events] == ["创建", "复发"]
+    assert view.events[-1].figures == {"current_count": 9}
+
+
+def test_effect_verified_on_a_planted_drop(book: ProposalBook) -> None:
+    plant_series(book, {"2026-W38": 22, "2026-W39": 18, "2026-W40": 21, "2026-W41": 19,  # baseline ≈ 20/week
+                        "2026-W43": 6, "2026-W44": 4})
+    book.register("run-1", "2026-W40", [proposal()], [cluster()])
+    book.update("PR-2026-W40-001", "整改中", "张三")
+    book.update("PR-2026-W40-001", "已完成", "张三", on=date(2026, 10, 22))  # in 2026-W43
+    with pytest.raises(LifecycleError, match="至少需要2周"):
+        book.evaluate("PR-2026-W40-001")
+    plant_series(book, {"2026-W45": 5, "2026-W46": 0})
+    effect = book.evaluate("PR-2026-W40-001")
+    assert effect.completed_week == "2026-W43"
+    assert effect.baseline_weeks == ["2026-W38", "2026-W39", "2026-W40", "2026-W41"]
+    assert effect.after_weeks == ["2026-W44", "2026-W45", "2026-W46"]  # the completion week itself is left out
+    assert effect.baseline_mean == 20 and effect.after_mean == 3 and effect.reduction == 0.85
+    assert effect.p_value < 0.001 and effect.recurrences == 9 and effect.recurring_weeks == 2
+    verified = book.verify("PR-2026-W40-001", "质检组")
+    assert verified.status is Status.VERIFIED and verified.effect["verdict"] == "已验证"
+    assert verified.events[-1].kind == "验证" and "下降85%" in verified.events[-1].note
+    assert book.match_open(OWNER, TAG, []) is None  # a verified proposal is closed
+
+
+def test_a_drop_that_misses_its_target_or_is_noise_fails(book: ProposalBook) -> None:
+    plant_series(book, {"2026-W38": 5, "2026-W39": 3, "2026-W40": 4, "2026-W41": 4,
+                        "2026-W43": 3, "2026-W44": 4, "2026-W45": 2})
+    book.register("run-1", "2026-W40", [proposal(baseline=4, target=3)], [cluster()])
+    book.update("PR-2026-W40-001", "整改中", "张三")
+    book.update("PR-2026-W40-001", "已完成", "张三", on=date(2026, 10, 15))  # in 2026-W42
+    effect = book.evaluate("PR-2026-W40-001")
+    assert effect.reduction == 0.25 and effect.required_reduction == 0.25  # target met on paper…
+    assert not effect.significant and effect.verdict is Status.FAILED  # …but 16 → 9 voices is not evidence
+    failed = book.verify("PR-2026-W40-001", "质检组")
+    assert failed.status is Status.FAILED
+    assert book.update("PR-2026-W40-001", "整改中", "张三", "重新整改").status is Status.FIXING
+
+
+def test_verification_needs_a_completed_proposal_and_a_baseline(book: ProposalBook) -> None:
+    book.register("run-1", "2026-W40", [proposal()], [cluster()])
+    with pytest.raises(LifecycleError, match="只有已完成"):
+        book.verify("PR-2026-W40-001", "质检组")
+    plant_series(book, {"2026-W43": 1, "2026-W44": 1, "2026-W45": 1})
+    book.update("PR-2026-W40-001", "整改中", "张三")
+    book.update("PR-2026-W40-001", "已完成", "张三", on=date(2026, 10, 14))
+    with pytest.raises(LifecycleError, match="无法建立基线"):
+        book.evaluate("PR-2026-W40-001")
+
+
+def test_custom_periods_are_not_weeks_of_the_series(book: ProposalBook) -> None:
+    assert book.record_volumes("r", "2026-11-01~2026-11-14", {"a|b": 1}) == 0
+    assert week_before("2026-W01") == "2025-W52" and week_after("2026-W53") == "2027-W01"
+
+
+async def test_proposals_server_round_trip(tmp_path: Path) -> None:
+    server = proposals_server.create_server(Settings(data_dir=tmp_path))
+    async with create_connected_server_and_client_session(server) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert tools["list_proposals"].annotations.readOnlyHint
+        assert not tools["update_proposal"].annotations.readOnlyHint
+        registered = await client.call_tool("register_run", {
+            "run_id": "r1", "week": "2026-W40", "proposals": [proposal()], "clusters": [cluster()],
+            "volumes": {f"{OWNER}|{TAG}": 20}})
+        assert registered.structuredContent == {"created": 1, "recurred": 0, "volumes": 1}
+        match = await client.call_tool("match_open_proposal", {"owner_department": OWNER, "tag": TAG, "keywords": []})
+        assert match.structuredContent["proposal_id"] == "PR-2026-W40-001"
+        wrong = await client.call_tool("update_proposal", {"proposal_id": "PR-2026-W40-001", "status": "已验证",
+                                                           "actor": "张三"})
+        assert wrong.isError and "voc proposals verify" in wrong.content[0].text
+        moved = await client.call_tool("update_proposal", {"proposal_id": "PR-2026-W40-001", "status": "整改中",
+                                                           "actor": "张三", "note": "认领"})
+        assert moved.structuredContent["status"] == "整改中"
+        listed = await client.call_tool("list_proposals", {"owner_department": OWNER, "status": "整改中"})
+        assert [p["proposal_id"] for p in listed.structuredContent["items"]] == ["PR-2026-W40-001"]

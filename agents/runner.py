@@ -148,11 +148,19 @@ def run_summary(state: RunState, wall_seconds: float) -> dict[str, Any]:
             "priorities": dict(Counter(c["priority"] for c in state.get("clusters", []))),
             "rising": sum(c["rising"] for c in state.get("clusters", [])),
             "proposals": len(state.get("proposals", [])),
+            # 人机物法环 of the negative voices, this period and the previous one (for the weekly report).
+            "dimensions": _negative_dimensions(state.get("traces", [])),
+            "previous_negative": sum(t["sentiment"] == "负面" for t in state.get("previous_traces", [])),
+            "previous_dimensions": _negative_dimensions(state.get("previous_traces", [])),
         },
         "outlier_rate": round(outliers / negatives, 4) if negatives else 0.0,
         "timings": {**state.get("timings", {}), "wall": round(wall_seconds, 3)},
         "llm": llm, "tool_calls": state.get("tool_calls", {}),
     }
+
+
+def _negative_dimensions(traces: list[dict[str, Any]]) -> dict[str, int]:
+    return dict(sorted(Counter(t["dimension"] for t in traces if t["sentiment"] == "负面").items()))
 
 
 def write_outputs(state: RunState, out_dir: Path, wall_seconds: float) -> dict[str, Any]:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from voc.cli_common import console, execute_run, fail, progress_bars
 from voc.config import get_settings
 
 if TYPE_CHECKING:
@@ -21,21 +21,6 @@ app = typer.Typer(help="客户声音 VOC: ingest voices, load the knowledge base
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 kb_app = typer.Typer(help="The knowledge base: service matrix, taxonomy, cases, documents.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
-console = Console(stderr=True)
-
-
-@contextmanager
-def progress_bars() -> Iterator[Progress]:
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as progress:
-        yield progress
-
-
-def fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code=2)
-
-
 @app.command("demo-data")
 def demo_data(
     weeks: Annotated[int, typer.Option(min=1, max=104, help="How many ISO weeks.")] = 8,
@@ -223,10 +208,8 @@ def run(
 ) -> None:
     """The weekly run: 归因 → 溯源 → 分析 → 应用 through the MCP tools; writes voices.jsonl, clusters.json,
     proposals.json and run.json. The previous period is the same length just before."""
-    import asyncio
     from datetime import date
 
-    from agents.runner import RunError, run_and_write
     from voc.periods import period_of
 
     if engine not in ("offline", "llm"):
@@ -238,19 +221,7 @@ def run(
                                                date.fromisoformat(date_to) if date_to else None)
     except ValueError as exc:
         raise fail(str(exc)) from exc
-    tasks: dict[str, TaskID] = {}
-    with progress_bars() as progress:
-        def step(agent: str, advance: int, total: int | None) -> None:
-            if agent not in tasks:
-                tasks[agent] = progress.add_task(agent, total=total)
-            elif total is not None:
-                progress.update(tasks[agent], total=total)
-            progress.advance(tasks[agent], advance)
-        try:
-            target, summary = asyncio.run(run_and_write(settings, out, period=period, engine=engine, run_id=resume,
-                                                        resume=resume is not None, progress=step))
-        except RunError as exc:
-            raise fail(str(exc)) from exc
+    target, summary = execute_run(settings, period, engine, out, resume)
     counts = summary["counts"]
     console.print(f"run {summary['run_id']}: {counts['voices']} voices, {counts['negative']} negative, "
                   f"{counts['clusters']} clusters (outlier rate {summary['outlier_rate']:.1%}), "
@@ -308,7 +279,7 @@ def quickstart(
     end_week: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """The main job on the embedded default: demo data → stores (SQLite, Chroma) → the MCP-backed
-    weekly run of the last demo week → its headline figures and proposals."""
+    weekly run of the last demo week → its headline figures and proposals → the weekly report."""
     from voc.demo import last_complete_iso_week
 
     settings = get_settings()
@@ -320,6 +291,12 @@ def quickstart(
     kb_load()
     summary(week=week)
     run(week=week, date_from=None, date_to=None, engine="offline", out=None, resume=None)
+    report(week=week, format="html,md,pdf", out=None, engine="offline", rerun=False)
+
+from voc.cli_loop import proposals_app, report  # noqa: E402  (after `app`: the commands register on it)
+
+app.command()(report)
+app.add_typer(proposals_app, name="proposals")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

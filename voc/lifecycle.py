@@ -12,6 +12,7 @@ tag, as the weekly runs measured them (table problem_volumes).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -22,7 +23,7 @@ from scipy.stats import binomtest
 from sqlalchemy import delete, func, select
 
 from voc.periods import parse_week
-from voc.storage import ProblemVolumeRow, ProposalEventRow, ProposalRow, Store, iso_week_of
+from voc.storage import ProblemVolumeRow, ProposalEventRow, ProposalRow, Store, VoiceRow, iso_week_of
 
 SIGNIFICANCE = 0.05
 KEYWORD_MATCH = 0.5  # Jaccard overlap of cluster keywords that makes a different tag the same problem
@@ -294,6 +295,27 @@ class ProposalBook:
                                          from_status=previous, to_status=effect.verdict.value, note=effect.summary(),
                                          figures=row.effect))
         return self.get(proposal_id)
+
+    def case_payload(self, proposal_id: str) -> dict[str, Any]:
+        """A verified proposal as a case for the library (the cases MCP server's record_case)."""
+        view = self.get(proposal_id)
+        if view.status is not Status.VERIFIED or view.effect is None:
+            raise LifecycleError(f"{proposal_id}: 只有已验证的建议才能沉淀为案例（当前：{view.status.value}）")
+        if view.case_id:
+            raise LifecycleError(f"{proposal_id}: 已沉淀为案例 {view.case_id}")
+        effect, p = Effect.model_validate(view.effect), view.proposal
+        with self.store.session() as session:
+            businesses = Counter(session.scalars(select(VoiceRow.business).where(
+                VoiceRow.id.in_(p["evidence_voice_ids"]), VoiceRow.business.is_not(None))))
+        business = min(businesses.items(), key=lambda kv: (-kv[1], kv[0]))[0] if businesses else "其他"
+        return {"title": f"{view.tag.split('>')[-1]}整改（{proposal_id}）", "problem": p["problem"],
+                "business": business, "dimension": p["dimension"], "tag": view.tag or None,
+                "root_cause": p["root_cause"], "short_term_measures": p["short_term_measures"],
+                "long_term_measures": p["long_term_measures"], "owner": view.owner_department,
+                "effect": [{"metric": "同类问题负面声量（条/周）", "before": f"{effect.baseline_mean:g}",
+                            "after": f"{effect.after_mean:g}"},
+                           {"metric": "整改后复发（条）", "before": "—", "after": str(effect.recurrences)}],
+                "period": effect.completed_week, "source": "闭环沉淀"}
 
     def mark_case(self, proposal_id: str, case_id: str, actor: str) -> None:
         with self.store.session() as session:

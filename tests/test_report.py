@@ -1,0 +1,208 @@
+"""The weekly report: every figure equals what the store and the run say; HTML, Markdown and PDF."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import warnings
+from collections import Counter
+from datetime import date
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from agents.runner import run_and_write
+from tests.conftest import write_jsonl
+from tests.test_weekly_run import rows
+from voc.config import Settings, get_settings
+from voc.ingest import Ingestor
+from voc.knowledge_base import KnowledgeBase
+from voc.lifecycle import ProposalBook
+from voc.periods import parse_week
+from voc.report import charts
+from voc.report.data import REPORT_SEGMENTS, ReportData, build_report
+from voc.report.render import render_html, write_report
+from voc.storage import Store, VoiceRow
+
+WEEK = "2026-W47"
+AS_OF = date(2026, 11, 23)
+SECTIONS = ("headline", "funnel", "dimensions", "problems", "spikes", "owners", "segments", "voices", "earlier")
+
+
+@pytest.fixture(scope="module")
+def settings(loaded_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The session's knowledge base with a database of its own (the lifecycle is changed here)."""
+    folder = tmp_path_factory.mktemp("report")
+    settings = loaded_kb.settings.model_copy(update={"database_url": f"sqlite:///{folder}/voc.db"})
+    Ingestor(Store(settings.resolved_database_url), settings).ingest_file(write_jsonl(folder / "v.jsonl", rows()))
+    return settings
+
+
+@pytest.fixture(scope="module")
+def run_dir(settings: Settings) -> Path:
+    target, _ = asyncio.run(run_and_write(settings, period=parse_week(WEEK), run_id="report-run"))
+    book = ProposalBook(Store(settings.resolved_database_url))
+    proposals = json.loads((target / "proposals.json").read_text(encoding="utf-8"))
+    book.update(proposals[0]["proposal_id"], "整改中", "张三", "已认领")
+    earlier = dict(proposals[-1], proposal_id="PR-2026-W44-003", cluster_id="C900", due_date="2026-11-06")
+    book.register("old-run", "2026-W44", [earlier], [{"cluster_id": "C900", "tag": "其他>其他>旧问题", "keywords": []}])
+    return target
+
+
+@pytest.fixture(scope="module")
+def data(settings: Settings, run_dir: Path) -> ReportData:
+    return build_report(Store(settings.resolved_database_url), run_dir, as_of=AS_OF)
+
+
+def _count(store: Store, week: str, *conditions: object) -> int:
+    period = parse_week(week)
+    with store.session() as session:
+        return session.scalar(select(func.count()).select_from(VoiceRow).where(
+            VoiceRow.local_date.between(period.start, period.end), VoiceRow.duplicate_of.is_(None), *conditions)) or 0
+
+
+def test_every_figure_equals_the_store_and_the_run(settings: Settings, run_dir: Path, data: ReportData) -> None:
+    store = Store(settings.resolved_database_url)
+    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    results = [json.loads(line) for line in (run_dir / "voices.jsonl").read_text(encoding="utf-8").splitlines()]
+    clusters = json.loads((run_dir / "clusters.json").read_text(encoding="utf-8"))
+    proposals = json.loads((run_dir / "proposals.json").read_text(encoding="utf-8"))
+    headline = {f.name: (f.current, f.previous) for f in data.headline}
+    counted = (run["counts"]["voices"], run["counts"]["previous_voices"])
+    assert headline["客户声音（去重后）"] == (_count(store, WEEK), _count(store, "2026-W46")) == counted
+    assert headline["负面声音"] == (sum(r["sentiment"] == "负面" for r in results), run["counts"]["previous_negative"])
+    escalated = VoiceRow.funnel_tier.in_([5, 6])
+    assert headline["投诉及监管转送"] == (_count(store, WEEK, escalated), _count(store, "2026-W46", escalated))
+    with store.session() as session:
+        customers = session.scalar(select(func.count(func.distinct(VoiceRow.customer_id))).where(
+            VoiceRow.iso_week == WEEK, VoiceRow.duplicate_of.is_(None)))
+    assert headline["涉及客户"][0] == customers
+    for step in data.funnel:
+        assert (step.current, step.previous) == (_count(store, WEEK, VoiceRow.funnel_tier == step.tier),
+                                                 _count(store, "2026-W46", VoiceRow.funnel_tier == step.tier))
+    negatives = Counter(r["dimension"] for r in results if r["sentiment"] == "负面")
+    assert {d.dimension: d.current for d in data.dimensions} == {d: negatives.get(d, 0) for d in "人机物法环"}
+    assert {d.dimension: d.previous for d in data.dimensions if d.previous} == run["counts"]["previous_dimensions"]
+    assert [(p.cluster_id, p.current_count, p.previous_count, p.priority) for p in
+            sorted(data.problems, key=lambda p: p.cluster_id)] == [
+        (c["cluster_id"], c["current_count"], c["previous_count"], c["priority"]) for c in clusters]
+    assert {p.cluster_id for p in data.spikes} == {c["cluster_id"] for c in clusters if c["rising"]}
+    listed = {v.proposal_id: v for o in data.owners for v in o.proposals}
+    assert {p["proposal_id"]: (p["owner_department"], p["due_date"]) for p in proposals} == {
+        i: (v.owner_department, v.due_date.isoformat()) for i, v in listed.items()}
+    assert listed[proposals[0]["proposal_id"]].status == "整改中"
+    for view in data.segments:
+        assert (view.current, view.previous) == (_count(store, WEEK, VoiceRow.customer_segment == view.name),
+                                                 _count(store, "2026-W46", VoiceRow.customer_segment == view.name))
+    assert [s.name for s in data.segments] == list(REPORT_SEGMENTS)
+    assert [(v.proposal_id, v.overdue) for v in data.earlier] == [("PR-2026-W44-003", True)]
+    assert data.earlier_status["逾期"] == 1 and data.earlier_status["待认领"] == 1
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: dict[str, list[str]] = {}
+        self.images: list[str] = []
+        self.links: list[str] = []
+        self._current: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "section":
+            self._current = values.get("id")
+            self.sections[self._current or ""] = []
+        if tag == "img":
+            self.images.append(values.get("src") or "")
+        if tag in ("link", "script") or (tag == "a" and values.get("href")):
+            self.links.append(tag)
+
+    def handle_data(self, text: str) -> None:
+        if self._current and text.strip():
+            self.sections[self._current].append(text.strip())
+
+
+def test_html_is_self_contained_with_every_section_and_its_figures(data: ReportData) -> None:
+    html = render_html(data)
+    page = _Page()
+    page.feed(html)
+    assert set(SECTIONS) <= set(page.sections)
+    assert not page.links and "http://" not in html and "https://" not in html  # opens offline
+    assert "@font-face" in html and "data:font/woff;base64," in html
+    assert len(page.images) == 3 and all(src.startswith("data:image/png;base64,") for src in page.images)
+    funnel = page.sections["funnel"]
+    for step in data.funnel:
+        row = funnel[funnel.index(f"{step.tier}. {step.name}"):][:3]
+        assert row[1:] == [str(step.current), str(step.previous)]
+    headline = " ".join(page.sections["headline"])
+    assert all(str(f.current) in headline and f"上周 {f.previous}" in headline for f in data.headline)
+    owners = " ".join(page.sections["owners"])
+    assert all(v.proposal_id in owners and str(v.due_date) in owners for o in data.owners for v in o.proposals)
+    assert "13812345678" not in html  # the injected voice's phone number stays masked
+
+
+def test_charts_draw_chinese_with_the_bundled_font(data: ReportData) -> None:
+    from PIL import Image
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pngs = [charts.funnel_chart(data.funnel), charts.dimension_chart(data.dimensions),
+                charts.matrix_chart(data.problems)]
+    assert not [w for w in caught if "missing from" in str(w.message)]  # no glyph drawn as a box
+    for png in pngs:
+        image = Image.open(io.BytesIO(png)).convert("L")
+        assert image.size[0] > 500 and len(set(image.getdata())) > 10
+
+
+def test_markdown_and_pdf(data: ReportData, tmp_path: Path) -> None:
+    import pypdfium2 as pdfium
+
+    written = write_report(data, tmp_path)
+    markdown = written["md"].read_text(encoding="utf-8")
+    for figure in data.headline:
+        assert f"| {figure.name} | {figure.current} | {figure.previous} |" in markdown
+    assert all(p.cluster_id in markdown for p in data.problems)
+    pdf = pdfium.PdfDocument(str(written["pdf"]))
+    assert len(pdf) >= 2
+    for index in range(len(pdf)):
+        image = pdf[index].render(scale=0.5).to_pil().convert("L")
+        inked = sum(count for level, count in enumerate(image.histogram()) if level < 250)
+        assert inked / (image.width * image.height) > 0.01  # every page has something drawn on it
+    text = pdf[0].get_textpage().get_text_range()
+    assert "客户心声" in text and data.week in text
+    with pytest.raises(ValueError, match="unknown report format"):
+        write_report(data, tmp_path, ("docx",))
+
+
+def test_cli_reuses_the_weeks_run(settings: Settings, run_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                  tmp_path: Path) -> None:
+    from voc.cli import app
+
+    monkeypatch.setenv("VOC_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("VOC_DATABASE_URL", str(settings.database_url))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["report", "--week", WEEK, "--format", "md", "--out", str(tmp_path)])
+        listed = CliRunner().invoke(app, ["proposals", "list", "--status", "整改中"])
+        wrong = CliRunner().invoke(app, ["proposals", "update", "PR-2026-W44-003", "--status", "已验证", "--by", "x"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "reusing run report-run" in result.output and (tmp_path / "report.md").exists()
+    assert listed.exit_code == 0 and "整改中" in listed.output
+    assert wrong.exit_code == 2 and "verify" in wrong.output
+
+
+def test_font_subset_is_small_and_covers_the_text() -> None:
+    from fontTools.ttLib import TTFont
+
+    from voc.report.fonts import subset_font_data_uri
+
+    uri = subset_font_data_uri("客户心声周报人机物法环")
+    font = TTFont(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    assert len(uri) < 60_000 and all(ord(c) in font.getBestCmap() for c in "客户心声周报人机物法环")

@@ -1,0 +1,160 @@
+"""`voc report` and `voc proposals`: the weekly deliverable and the closed loop on proposals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from voc.cli_common import console, execute_run, fail
+from voc.config import Settings, get_settings
+
+proposals_app = typer.Typer(help="整改建议闭环: list, show, update, verify, record as a case.", no_args_is_help=True)
+
+
+def latest_run_dir(runs_dir: Path, label: str, engine: str) -> Path | None:
+    """The newest complete run of a period with this engine, if any."""
+    found = []
+    for summary in runs_dir.glob("*/run.json"):
+        run = json.loads(summary.read_text(encoding="utf-8"))
+        if run["period"]["label"] == label and run["engine"] == engine and (summary.parent / "voices.jsonl").exists():
+            found.append((summary.stat().st_mtime, summary.parent))
+    return max(found)[1] if found else None
+
+
+def report(
+    week: Annotated[str, typer.Option(help="ISO week, e.g. 2026-W47.")],
+    format: Annotated[str, typer.Option("--format", help="Comma-separated: html, md, pdf.")] = "html,md,pdf",
+    out: Annotated[Path | None, typer.Option(help="Output directory (default DATA_DIR/reports/WEEK).")] = None,
+    engine: Annotated[str, typer.Option(help="The run to report: offline (default) or llm.")] = "offline",
+    rerun: Annotated[bool, typer.Option(help="Run the week again even when a run exists.")] = False,
+) -> None:
+    """The weekly 《客户心声》 report: reuses the week's run when there is one, otherwise runs it."""
+    from voc.periods import parse_week
+    from voc.report.data import build_report
+    from voc.report.render import write_report
+    from voc.storage import Store
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    try:
+        period = parse_week(week)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    formats = tuple(f.strip() for f in format.split(",") if f.strip())
+    run_dir = None if rerun else latest_run_dir(settings.runs_dir, period.label, engine)
+    if run_dir is None:
+        console.print(f"no {engine} run of {period.label} yet: running it")
+        run_dir, _ = execute_run(settings, period, engine, None)
+    else:
+        console.print(f"reusing run {run_dir.name}")
+    data = build_report(Store(settings.resolved_database_url), run_dir)
+    try:
+        written = write_report(data, out or settings.resolved_data_dir / "reports" / period.label, formats)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    for path in written.values():
+        typer.echo(str(path))
+
+
+def _book(settings: Settings) -> Any:
+    from voc.lifecycle import ProposalBook
+    from voc.storage import Store
+
+    return ProposalBook(Store(settings.resolved_database_url))
+
+
+def _guarded(action: Any) -> Any:
+    from voc.lifecycle import LifecycleError
+
+    try:
+        return action()
+    except (LifecycleError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+
+
+@proposals_app.command("list")
+def list_proposals(
+    owner: Annotated[str | None, typer.Option(help="Only this owner department.")] = None,
+    status: Annotated[str | None, typer.Option(help="待认领 / 整改中 / 已完成 / 已验证 / 未达标")] = None,
+    overdue: Annotated[bool, typer.Option(help="Only overdue proposals.")] = False,
+) -> None:
+    """Tracked proposals with status, due date and overdue flag."""
+    items = _guarded(lambda: _book(get_settings()).list(owner, status))
+    table = Table("编号", "优先级", "责任部门", "状态", "到期日", "提出周", "最近出现", "问题", title="整改建议")
+    for p in items:
+        if overdue and not p.overdue:
+            continue
+        due = f"[red]{p.due_date} 逾期[/red]" if p.overdue else str(p.due_date)
+        table.add_row(p.proposal_id, p.priority, p.owner_department, p.status.value, due, p.first_week,
+                      p.last_seen_week, p.problem[:40])
+    console.print(table)
+
+
+@proposals_app.command("show")
+def show_proposal(proposal_id: str) -> None:
+    """One proposal with its history (who, when, what) and effect figures as JSON."""
+    view = _guarded(lambda: _book(get_settings()).get(proposal_id))
+    typer.echo(view.model_dump_json(indent=2))
+
+
+@proposals_app.command("update")
+def update_proposal(
+    proposal_id: str,
+    status: Annotated[str, typer.Option(help="整改中 or 已完成 (已验证 / 未达标 come from verify).")],
+    by: Annotated[str, typer.Option("--by", help="Who makes the change.")],
+    note: Annotated[str, typer.Option(help="Why, or what was done.")] = "",
+    on: Annotated[str | None, typer.Option(help="Completion date YYYY-MM-DD (default today).")] = None,
+) -> None:
+    """Move a proposal along 待认领 → 整改中 → 已完成 (or back to 整改中)."""
+    day = date.fromisoformat(on) if on else None
+    view = _guarded(lambda: _book(get_settings()).update(proposal_id, status, by, note, on=day))
+    console.print(f"{view.proposal_id}: {view.status.value}")
+
+
+@proposals_app.command("verify")
+def verify_proposal(
+    proposal_id: str,
+    by: Annotated[str, typer.Option("--by", help="Who verifies.")],
+    baseline_weeks: Annotated[int, typer.Option(min=1)] = 4,
+    min_after_weeks: Annotated[int, typer.Option(min=1)] = 2,
+) -> None:
+    """Compare the problem's weekly volume after the fix with the weeks before (exact one-sided test)
+    and count recurrences; sets 已验证 or 未达标 with the figures."""
+    from voc.lifecycle import Effect
+
+    view = _guarded(lambda: _book(get_settings()).verify(proposal_id, by, baseline_weeks=baseline_weeks,
+                                                          min_after_weeks=min_after_weeks))
+    console.print(f"{view.proposal_id}: {view.status.value} — {Effect.model_validate(view.effect).summary()}")
+
+
+@proposals_app.command("record-case")
+def record_case(
+    proposal_id: str,
+    by: Annotated[str, typer.Option("--by", help="Who records it.")],
+) -> None:
+    """Record a verified proposal in the case library through the cases MCP server, so later runs
+    can cite this bank's own fix."""
+    settings = get_settings()
+    book = _book(settings)
+    case = _guarded(lambda: book.case_payload(proposal_id))
+    recorded = asyncio.run(_record_through_mcp(settings, case))
+    book.mark_case(proposal_id, recorded["id"], by)
+    console.print(f"{proposal_id} → {recorded['id']}（{recorded['title']}）")
+
+
+async def _record_through_mcp(settings: Settings, case: dict[str, Any]) -> dict[str, Any]:
+    from mcp.shared.memory import create_connected_server_and_client_session
+
+    from mcp_servers import cases
+
+    async with create_connected_server_and_client_session(cases.create_server(settings)) as client:
+        result = await client.call_tool("record_case", {"case": case})
+    if result.isError:
+        raise fail(" ".join(getattr(block, "text", "") for block in result.content))
+    return result.structuredContent or {}

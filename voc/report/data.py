@@ -1,0 +1,237 @@
+"""The figures of the weekly 《客户心声》 report, gathered from the store, the week's run outputs and
+the proposals' lifecycle. Every number the report prints comes from a field of `ReportData`."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from voc.kb_models import DIMENSION_L1
+from voc.lifecycle import ProposalBook, ProposalView, Status
+from voc.models import FUNNEL_LABELS, LOCAL_TZ, FunnelTier
+from voc.periods import Period
+from voc.pii import mask_text
+from voc.storage import Store, VoiceRow
+from voc.voice_queries import Comparison, GroupBy, VoiceFilter, compare_periods, count_voices
+
+REPORT_SEGMENTS = ("老年客户", "对公", "私人银行")
+DIMENSION_ORDER = ("人", "机", "物", "法", "环")
+QUOTE_CHARS = 80
+QUOTES_PER_PROBLEM = 2
+
+
+class Figure(BaseModel):
+    name: str
+    current: int
+    previous: int
+
+    @property
+    def change(self) -> int:
+        return self.current - self.previous
+
+    @property
+    def growth(self) -> float | None:
+        return None if self.previous == 0 else self.current / self.previous - 1
+
+
+class FunnelStep(Figure):
+    tier: int
+    conversion: float | None = None  # this tier's volume over the tier above it, this week
+
+
+class DimensionShare(Figure):
+    dimension: str
+    share: float
+    previous_share: float
+
+
+class Quote(BaseModel):
+    voice_id: str
+    channel: str
+    segment: str
+    text: str
+
+
+class Problem(BaseModel):
+    cluster_id: str
+    label: str
+    keywords: list[str]
+    owner_department: str
+    dimension: str
+    tag: str
+    severity: int
+    impact: int
+    priority: str
+    current_count: int
+    previous_count: int
+    rising: bool
+    growth_z: float
+    channels: list[tuple[str, int]]
+    segments: list[tuple[str, int]]
+    quotes: list[Quote]
+    proposal_id: str | None = None
+
+
+class SegmentView(Figure):
+    negatives: int
+    top_tags: list[tuple[str, int]]
+
+
+class OwnerSection(BaseModel):
+    owner_department: str
+    proposals: list[ProposalView]
+
+
+class ReportData(BaseModel):
+    week: str
+    period: Period
+    previous_period: Period
+    run_id: str
+    engine: str
+    as_of: date
+    generated_at: datetime
+    headline: list[Figure]
+    funnel: list[FunnelStep]
+    dimensions: list[DimensionShare]
+    problems: list[Problem]
+    owners: list[OwnerSection]
+    segments: list[SegmentView]
+    earlier: list[ProposalView]
+
+    @property
+    def spikes(self) -> list[Problem]:
+        return [p for p in self.problems if p.rising]
+
+    @property
+    def proposal_count(self) -> int:
+        return sum(len(o.proposals) for o in self.owners)
+
+    @property
+    def earlier_status(self) -> dict[str, int]:
+        counts = Counter(p.status.value for p in self.earlier)
+        return {s.value: counts.get(s.value, 0) for s in Status} | {"逾期": sum(p.overdue for p in self.earlier)}
+
+
+def load_run(run_dir: Path) -> dict[str, Any]:
+    def read(name: str) -> Any:
+        return json.loads((run_dir / name).read_text(encoding="utf-8"))
+
+    voices = [json.loads(line) for line in (run_dir / "voices.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    return {"run": read("run.json"), "clusters": read("clusters.json"), "proposals": read("proposals.json"),
+            "voices": voices}
+
+
+def build_report(store: Store, run_dir: Path, as_of: date | None = None) -> ReportData:
+    outputs = load_run(run_dir)
+    run = outputs["run"]
+    period, previous = Period.model_validate(run["period"]), Period.model_validate(run["previous_period"])
+    funnel = compare_periods(store, GroupBy.FUNNEL_TIER, period)
+    book = ProposalBook(store)
+    as_of = as_of or datetime.now(LOCAL_TZ).date()
+    tracked = {p.proposal_id: p for p in book.list(today=as_of)}
+    voices = _period_voices(store, period)
+    return ReportData(
+        week=period.label, period=period, previous_period=previous, run_id=run["run_id"], engine=run["engine"],
+        as_of=as_of, generated_at=datetime.now(LOCAL_TZ),
+        headline=_headline(store, period, funnel, run),
+        funnel=_funnel(funnel), dimensions=_dimensions(outputs["voices"], run["counts"]),
+        problems=_problems(outputs["clusters"], outputs["proposals"], voices),
+        owners=_owners(outputs["proposals"], tracked),
+        segments=_segments(store, period, outputs["voices"], voices),
+        earlier=[p for p in tracked.values() if p.first_week < period.label])
+
+
+def _period_voices(store: Store, period: Period) -> dict[str, VoiceRow]:
+    with store.session() as session:
+        statement = VoiceFilter.for_period(period).apply(select(VoiceRow))
+        return {row.id: row for row in session.scalars(statement)}
+
+
+def _headline(store: Store, period: Period, funnel: Comparison, run: dict[str, Any]) -> list[Figure]:
+    escalated = {int(FunnelTier.COMPLAINT), int(FunnelTier.REGULATOR)}
+    complaints = [r for r in funnel.rows if int(r.key) in escalated]
+    customers = [_customers(store, p) for p in (period, period.previous())]
+    counts = run["counts"]
+    return [
+        Figure(name="客户声音（去重后）", current=funnel.current_total, previous=funnel.previous_total),
+        Figure(name="负面声音", current=counts["negative"], previous=counts.get("previous_negative", 0)),
+        Figure(name="投诉及监管转送", current=sum(r.current for r in complaints),
+               previous=sum(r.previous for r in complaints)),
+        Figure(name="涉及客户", current=customers[0], previous=customers[1]),
+    ]
+
+
+def _customers(store: Store, period: Period) -> int:
+    counts = count_voices(store, GroupBy.WEEK, VoiceFilter.for_period(period))
+    return sum(r.customers for r in counts.rows)
+
+
+def _funnel(funnel: Comparison) -> list[FunnelStep]:
+    by_tier = {int(r.key): r for r in funnel.rows}
+    steps: list[FunnelStep] = []
+    for tier in FunnelTier:
+        row = by_tier.get(int(tier))
+        current, previous = (row.current, row.previous) if row else (0, 0)
+        above = steps[-1].current if steps else 0
+        steps.append(FunnelStep(name=FUNNEL_LABELS[tier], tier=int(tier), current=current, previous=previous,
+                                conversion=current / above if steps and above else None))
+    return steps
+
+
+def _dimensions(results: list[dict[str, Any]], counts: dict[str, Any]) -> list[DimensionShare]:
+    now = Counter(r["dimension"] for r in results if r["sentiment"] == "负面")
+    before = counts.get("previous_dimensions", {})  # runs before this field existed report zeros
+    total, total_before = sum(now.values()) or 1, sum(before.values()) or 1
+    return [DimensionShare(name=f"{d}·{DIMENSION_L1[d]}", dimension=d, current=now.get(d, 0),
+                           previous=before.get(d, 0), share=now.get(d, 0) / total,
+                           previous_share=before.get(d, 0) / total_before) for d in DIMENSION_ORDER]
+
+
+def _quote(row: VoiceRow) -> Quote:
+    return Quote(voice_id=row.id, channel=row.channel, segment=row.customer_segment,
+                 text=mask_text(row.text)[:QUOTE_CHARS])
+
+
+def _problems(clusters: list[dict[str, Any]], proposals: list[dict[str, Any]],
+              voices: dict[str, VoiceRow]) -> list[Problem]:
+    proposal_of = {p["cluster_id"]: p["proposal_id"] for p in proposals}
+    order = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
+    problems = []
+    for c in sorted(clusters, key=lambda c: (order[c["priority"]], -c["size"], c["cluster_id"])):
+        quotes = [_quote(voices[i]) for i in c["representative_voice_ids"][:QUOTES_PER_PROBLEM] if i in voices]
+        problems.append(Problem.model_validate(c | {
+            "channels": _top(c["channels"]), "segments": _top(c["segments"]), "quotes": quotes,
+            "proposal_id": proposal_of.get(c["cluster_id"])}))
+    return problems
+
+
+def _top(counts: dict[str, int], n: int = 3) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+
+
+def _owners(proposals: list[dict[str, Any]], tracked: dict[str, ProposalView]) -> list[OwnerSection]:
+    owners: dict[str, list[ProposalView]] = {}
+    for p in proposals:
+        view = tracked.get(p["proposal_id"])
+        if view is not None:
+            owners.setdefault(p["owner_department"], []).append(view.model_copy(update={"proposal": p}))
+    return [OwnerSection(owner_department=o, proposals=ps) for o, ps in sorted(owners.items())]
+
+
+def _segments(store: Store, period: Period, results: list[dict[str, Any]],
+              voices: dict[str, VoiceRow]) -> list[SegmentView]:
+    comparison = {r.key: r for r in compare_periods(store, GroupBy.SEGMENT, period).rows}
+    negative = [r for r in results if r["sentiment"] == "负面" and r["id"] in voices]
+    views = []
+    for segment in REPORT_SEGMENTS:
+        row = comparison.get(segment)
+        tags = Counter(r["tag"] for r in negative if voices[r["id"]].customer_segment == segment)
+        views.append(SegmentView(name=segment, current=row.current if row else 0, previous=row.previous if row else 0,
+                                 negatives=sum(tags.values()), top_tags=_top(dict(tags))))
+    return views

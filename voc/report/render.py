@@ -1,0 +1,72 @@
+"""Render a week's `ReportData` as self-contained HTML, Markdown for mail/IM, and PDF (WeasyPrint)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from voc.report import charts
+from voc.report.data import ReportData
+from voc.report.fonts import FAMILY, subset_font_data_uri
+
+FORMATS = ("html", "md", "pdf")
+
+
+def _environment() -> Environment:
+    environment = Environment(loader=PackageLoader("voc.report", "templates"), undefined=StrictUndefined,
+                              autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+    environment.filters["pct"] = lambda v: "—" if v is None else f"{v:.1%}"
+    environment.filters["signed_pct"] = lambda v: "—" if v is None else f"{v:+.1%}"
+    environment.filters["signed"] = lambda v: f"{v:+d}"
+    environment.filters["pairs"] = lambda items: "、".join(f"{k} {v}" for k, v in items) or "—"
+    environment.filters["md"] = lambda text: str(text).replace("|", "／").replace("\n", " ")
+    return environment
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def render_html(data: ReportData, font: bool = True) -> str:
+    """One file that opens offline: charts inlined as PNG, a subset of the CJK font inlined for text."""
+    images = {"funnel": _data_uri(charts.funnel_chart(data.funnel)),
+              "dimensions": _data_uri(charts.dimension_chart(data.dimensions)),
+              "matrix": _data_uri(charts.matrix_chart(data.problems))}
+    template = _environment().get_template("report.html.j2")
+    page = template.render(data=data, images=images, font_family=FAMILY, font_uri="")
+    if not font:
+        return page
+    # The subset needs the page's own characters, so render once to learn them.
+    return template.render(data=data, images=images, font_family=FAMILY, font_uri=subset_font_data_uri(page))
+
+
+def render_markdown(data: ReportData) -> str:
+    return _environment().get_template("report.md.j2").render(data=data)
+
+
+def render_pdf(html: str, target: Path) -> None:
+    from weasyprint import HTML
+
+    HTML(string=html).write_pdf(target)
+
+
+def write_report(data: ReportData, out_dir: Path, formats: tuple[str, ...] = FORMATS) -> dict[str, Path]:
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown report format(s): {', '.join(sorted(unknown))}; choose from {', '.join(FORMATS)}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    if "html" in formats or "pdf" in formats:
+        html = render_html(data)
+        if "html" in formats:
+            written["html"] = out_dir / "report.html"
+            written["html"].write_text(html, encoding="utf-8")
+        if "pdf" in formats:
+            written["pdf"] = out_dir / "report.pdf"
+            render_pdf(html, written["pdf"])
+    if "md" in formats:
+        written["md"] = out_dir / "report.md"
+        written["md"].write_text(render_markdown(data), encoding="utf-8")
+    return written

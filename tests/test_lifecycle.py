@@ -153,3 +153,46 @@ async def test_proposals_server_round_trip(tmp_path: Path) -> None:
         assert moved.structuredContent["status"] == "整改中"
         listed = await client.call_tool("list_proposals", {"owner_department": OWNER, "status": "整改中"})
         assert [p["proposal_id"] for p in listed.structuredContent["items"]] == ["PR-2026-W40-001"]
+
+
+def test_a_verified_proposal_becomes_a_case_through_the_cases_server(loaded_kb, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from voc.cli import app
+    from voc.config import get_settings
+    from voc.knowledge_base import KnowledgeBase
+
+    # A copy of the session's knowledge base: recording a case must not leak into other tests.
+    shutil.copytree(loaded_kb.settings.chroma_dir, tmp_path / "chroma")
+    if loaded_kb.settings.embedding_cache_path.exists():
+        shutil.copy(loaded_kb.settings.embedding_cache_path, tmp_path / "embeddings.sqlite")
+    settings = Settings(data_dir=tmp_path)
+    book = ProposalBook(Store(settings.resolved_database_url))
+    plant_series(book, {"2026-W38": 22, "2026-W39": 18, "2026-W40": 21, "2026-W41": 19,
+                        "2026-W43": 6, "2026-W44": 4, "2026-W45": 5})
+    book.register("run-1", "2026-W40", [proposal()], [cluster()])
+    book.update("PR-2026-W40-001", "整改中", "张三")
+    book.update("PR-2026-W40-001", "已完成", "张三", on=date(2026, 10, 22))
+    monkeypatch.setenv("VOC_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        early = CliRunner().invoke(app, ["proposals", "record-case", "PR-2026-W40-001", "--by", "质检组"])
+        verified = CliRunner().invoke(app, ["proposals", "verify", "PR-2026-W40-001", "--by", "质检组"])
+        recorded = CliRunner().invoke(app, ["proposals", "record-case", "PR-2026-W40-001", "--by", "质检组"])
+        again = CliRunner().invoke(app, ["proposals", "record-case", "PR-2026-W40-001", "--by", "质检组"])
+    finally:
+        get_settings.cache_clear()
+    assert early.exit_code == 2 and "只有已验证" in early.output
+    assert verified.exit_code == 0 and "已验证" in verified.output, verified.output
+    assert recorded.exit_code == 0, recorded.output
+    view = book.get("PR-2026-W40-001")
+    assert view.case_id and view.events[-1].kind == "沉淀案例"
+    assert again.exit_code == 2 and "已沉淀" in again.output
+    case = KnowledgeBase(settings).get_case(view.case_id)
+    assert case is not None and case.source == "闭环沉淀" and case.owner == OWNER and case.period == "2026-W43"
+    assert [(e.before, e.after) for e in case.effect][0] == ("20", "4.5")
+    hits = KnowledgeBase(settings).search_cases("验证码收不到 短信", top_k=3)
+    assert view.case_id in [h.case.id for h in hits]

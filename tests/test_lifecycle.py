@@ -193,6 +193,6 @@ def test_a_verified_proposal_becomes_a_case_through_the_cases_server(loaded_kb, 
     assert again.exit_code == 2 and "已沉淀" in again.output
     case = KnowledgeBase(settings).get_case(view.case_id)
     assert case is not None and case.source == "闭环沉淀" and case.owner == OWNER and case.period == "2026-W43"
-    assert [(e.before, e.after) for e in case.effect][0] == ("20", "4.5")
+    assert (case.effect[0].before, case.effect[0].after) == ("20", "4.5")
     hits = KnowledgeBase(settings).search_cases("验证码收不到 短信", top_k=3)
     assert view.case_id in [h.case.id for h in hits]

@@ -10,6 +10,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agents.context import RunContext, context_of, llm_stats, tools_for
+from agents.reviewed import corrected, corrections_for
 from agents.schemas import VoiceInput, VoiceTrace
 from agents.sentiment import analyse
 from agents.state import RunState
@@ -26,6 +27,9 @@ def offline_trace(voice: VoiceInput, suggestions: list[dict[str, Any]]) -> Voice
                       intensity=feeling.intensity, dimension=top["dimension"], tag=top["tag"],
                       root_cause=(f"{leaf}：{'、'.join(hits)}" if hits else leaf)[:80], signals=feeling.signals,
                       tag_confidence=round(top["score"] / total, 4))
+
+
+REVIEWED_FIELDS = {"dimension": "dimension", "tag": "tag", "sentiment": "sentiment"}
 
 
 async def trace_offline(toolbox: Toolbox, voices: list[VoiceInput], batch_size: int,
@@ -49,6 +53,9 @@ async def trace(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]
             taxonomy = await toolbox.call("knowledge", "get_taxonomy")
             tags = {t["path"]: t["dimension"] for t in taxonomy["tags"]}
             current = await asyncio.to_thread(_refine_with_llm, context, voices, current, tags)
+        reviewed = await corrections_for(toolbox, [v.id for v in voices + previous])
+    current, before = ([corrected(t, reviewed.get(t.voice_id), REVIEWED_FIELDS) for t in traces]
+                       for traces in (current, before))
     return {"traces": [t.model_dump(mode="json") for t in current],
             "previous_traces": [t.model_dump(mode="json") for t in before],
             "timings": {"tracing": round(time.perf_counter() - started, 3)}, "llm": llm_stats(context)}

@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 
 from mcp_servers.common import READ_ONLY, WRITES
 from voc.config import Settings, get_settings
-from voc.lifecycle import LifecycleError, ProposalBook, ProposalView, Status
+from voc.lifecycle import Effect, LifecycleError, ProposalBook, ProposalView, Status
+from voc.run_outputs import latest_run_dir, load_run
 from voc.storage import Store
 
 
@@ -23,6 +24,12 @@ class OpenMatch(BaseModel):
     proposal_id: str | None = Field(description="The open proposal this problem continues, or null.")
     due_date: date | None = None
     status: Status | None = None
+
+
+class Problems(BaseModel):
+    week: str
+    run_id: str | None = Field(description="The weekly run the problems come from; null when the week has none.")
+    items: list[dict[str, Any]] = Field(description="Clusters of the run (the clusters.json contract).")
 
 
 class Registered(BaseModel):
@@ -56,6 +63,26 @@ def create_server(settings: Settings | None = None) -> FastMCP:
     def get_proposal_tool(proposal_id: str) -> ProposalView:
         """One proposal with its full history of changes and its effect figures once verified."""
         return guarded(lambda: book.get(proposal_id))
+
+    @server.tool(name="list_problems", annotations=READ_ONLY)
+    def list_problems_tool(week: str, rising_only: bool = False, owner_department: str | None = None) -> Problems:
+        """The common problems (clusters) of a week's latest run, by priority: counts against the
+        previous week, rising flag, severity, impact, owner, keywords, representative voices and the
+        proposal written for it."""
+        run_dir = latest_run_dir(settings.runs_dir, week, None)
+        if run_dir is None:
+            return Problems(week=week, run_id=None, items=[])
+        outputs = load_run(run_dir)
+        proposal_of = {p["cluster_id"]: p["proposal_id"] for p in outputs["proposals"]}
+        chosen = [c | {"proposal_id": proposal_of.get(c["cluster_id"])} for c in outputs["clusters"]
+                  if (c["rising"] or not rising_only) and owner_department in (None, c["owner_department"])]
+        return Problems(week=week, run_id=run_dir.name, items=sorted(chosen, key=lambda c: (c["priority"], -c["size"])))
+
+    @server.tool(name="evaluate_proposal", annotations=READ_ONLY)
+    def evaluate_proposal_tool(proposal_id: str) -> Effect:
+        """Before/after figures of a completed proposal's problem (exact one-sided test, recurrences)
+        without changing its status; verify_proposal records the verdict."""
+        return guarded(lambda: book.evaluate(proposal_id))
 
     @server.tool(name="match_open_proposal", annotations=READ_ONLY)
     def match_open_proposal_tool(owner_department: str, tag: str, keywords: list[str],

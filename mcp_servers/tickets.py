@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from mcp_servers.common import READ_ONLY, check_limit, resolve_period
 from voc.config import Settings, get_settings
 from voc.models import Business, Channel, FunnelTier, Segment, SourceType
+from voc.reviews import Corrected, ReviewDesk
 from voc.storage import Store
 from voc.voice_queries import (
     Comparison,
@@ -31,6 +32,13 @@ MAX_SAMPLE = 20
 
 class VoiceSample(BaseModel):
     items: list[VoiceRecord]
+
+
+class Corrections(BaseModel):
+    items: list[Corrected]
+
+
+MAX_CORRECTION_IDS = 500
 
 
 def create_server(settings: Settings | None = None) -> FastMCP:
@@ -64,6 +72,14 @@ def create_server(settings: Settings | None = None) -> FastMCP:
             return search_voices(store, filters, offset, limit, after)
         except ValueError as error:
             raise ToolError(str(error)) from error
+
+    @server.tool(name="get_corrections", annotations=READ_ONLY)
+    def get_corrections_tool(voice_ids: list[str]) -> Corrections:
+        """Analysts' corrections (人工复核) of these voices: the current owner, dimension, tag and
+        sentiment they set, with who and when. At most 500 ids per call."""
+        if len(voice_ids) > MAX_CORRECTION_IDS:
+            raise ToolError(f"at most {MAX_CORRECTION_IDS} voice ids per call")
+        return Corrections(items=list(ReviewDesk(store).latest(voice_ids).values()))
 
     @server.tool(name="get_voice", annotations=READ_ONLY)
     def get_voice_tool(voice_id: str) -> VoiceRecord:

@@ -52,6 +52,17 @@ def loaded_kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnowledgeBas
     yield kb
 
 
+def copy_of_kb(loaded_kb: KnowledgeBase, folder: Path) -> Settings:
+    """A data directory of its own holding a copy of the session's embedded knowledge base: for
+    tests that write (cases, runs, proposals) without leaking into other tests."""
+    import shutil
+
+    shutil.copytree(loaded_kb.settings.chroma_dir, folder / "chroma")
+    if loaded_kb.settings.embedding_cache_path.exists():
+        shutil.copy(loaded_kb.settings.embedding_cache_path, folder / "embeddings.sqlite")
+    return Settings(data_dir=folder)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

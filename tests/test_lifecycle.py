@@ -157,19 +157,14 @@ async def test_proposals_server_round_trip(tmp_path: Path) -> None:
 
 def test_a_verified_proposal_becomes_a_case_through_the_cases_server(loaded_kb, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import shutil
-
     from typer.testing import CliRunner
 
+    from tests.conftest import copy_of_kb
     from voc.cli import app
     from voc.config import get_settings
     from voc.knowledge_base import KnowledgeBase
 
-    # A copy of the session's knowledge base: recording a case must not leak into other tests.
-    shutil.copytree(loaded_kb.settings.chroma_dir, tmp_path / "chroma")
-    if loaded_kb.settings.embedding_cache_path.exists():
-        shutil.copy(loaded_kb.settings.embedding_cache_path, tmp_path / "embeddings.sqlite")
-    settings = Settings(data_dir=tmp_path)
+    settings = copy_of_kb(loaded_kb, tmp_path)  # recording a case must not leak into other tests
     book = ProposalBook(Store(settings.resolved_database_url))
     plant_series(book, {"2026-W38": 22, "2026-W39": 18, "2026-W40": 21, "2026-W41": 19,
                         "2026-W43": 6, "2026-W44": 4, "2026-W45": 5})

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from agents.runner import run_and_write
-from tests.conftest import write_jsonl
+from tests.conftest import copy_of_kb, write_jsonl
 from tests.test_weekly_run import rows
 from voc.config import Settings, get_settings
 from voc.ingest import Ingestor
@@ -36,10 +36,10 @@ SECTIONS = ("headline", "funnel", "dimensions", "problems", "spikes", "owners", 
 
 @pytest.fixture(scope="module")
 def settings(loaded_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The session's knowledge base with a database of its own (the lifecycle is changed here)."""
+    """A copy of the session's knowledge base with a store and runs of its own (the lifecycle changes here)."""
     folder = tmp_path_factory.mktemp("report")
-    settings = loaded_kb.settings.model_copy(update={"database_url": f"sqlite:///{folder}/voc.db"})
-    Ingestor(Store(settings.resolved_database_url), settings).ingest_file(write_jsonl(folder / "v.jsonl", rows()))
+    settings = copy_of_kb(loaded_kb, folder)
+    Ingestor(Store(settings.resolved_database_url), settings).ingest_file(write_jsonl(folder / "in.jsonl", rows()))
     return settings
 
 
@@ -184,7 +184,6 @@ def test_cli_reuses_the_weeks_run(settings: Settings, run_dir: Path, monkeypatch
     from voc.cli import app
 
     monkeypatch.setenv("VOC_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("VOC_DATABASE_URL", str(settings.database_url))
     get_settings.cache_clear()
     try:
         result = CliRunner().invoke(app, ["report", "--week", WEEK, "--format", "md", "--out", str(tmp_path)])

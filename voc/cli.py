@@ -293,6 +293,23 @@ def quickstart(
     run(week=week, date_from=None, date_to=None, engine="offline", out=None, resume=None)
     report(week=week, format="html,md,pdf", out=None, engine="offline", rerun=False)
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8080).")] = None,
+) -> None:
+    """The analysts' app: chat, dashboard, proposal board and review queue at http://HOST:PORT/."""
+    import uvicorn
+
+    settings = get_settings()
+    bind = host or settings.api_host
+    if bind not in ("127.0.0.1", "localhost", "::1") and not settings.api_token:
+        raise fail("binding beyond loopback needs a bearer token (VOC_API_TOKEN)")
+    from app import create_app
+
+    uvicorn.run(create_app(settings), host=bind, port=port or settings.api_port, log_level="warning")
+
+
 from voc.cli_loop import proposals_app, report  # noqa: E402  (after `app`: the commands register on it)
 
 app.command()(report)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,16 +16,6 @@ from voc.config import Settings, get_settings
 proposals_app = typer.Typer(help="整改建议闭环: list, show, update, verify, record as a case.", no_args_is_help=True)
 
 
-def latest_run_dir(runs_dir: Path, label: str, engine: str) -> Path | None:
-    """The newest complete run of a period with this engine, if any."""
-    found = []
-    for summary in runs_dir.glob("*/run.json"):
-        run = json.loads(summary.read_text(encoding="utf-8"))
-        if run["period"]["label"] == label and run["engine"] == engine and (summary.parent / "voices.jsonl").exists():
-            found.append((summary.stat().st_mtime, summary.parent))
-    return max(found)[1] if found else None
-
-
 def report(
     week: Annotated[str, typer.Option(help="ISO week, e.g. 2026-W47.")],
     format: Annotated[str, typer.Option("--format", help="Comma-separated: html, md, pdf.")] = "html,md,pdf",
@@ -38,6 +27,7 @@ def report(
     from voc.periods import parse_week
     from voc.report.data import build_report
     from voc.report.render import write_report
+    from voc.run_outputs import latest_run_dir
     from voc.storage import Store
 
     settings = get_settings()

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     mcp_port: int = 8765
     mcp_token: str | None = Field(default=None, description="Bearer token required by the HTTP transport.")
     max_page_size: int = Field(default=200, ge=1)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    api_token: str | None = Field(default=None, description="Bearer token of the app's API (required off loopback).")
+    api_max_body_bytes: int = Field(default=65536, ge=1024, description="Larger request bodies are refused (413).")
     embed_batch_size: int = Field(default=64, ge=1)
 
     llm_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint, e.g. …/v1")

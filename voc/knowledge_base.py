@@ -17,6 +17,7 @@ from voc.kb_models import Case, KnowledgeDoc, MatrixEntry, ServiceMatrix, Taxono
 from voc.knowledge import KnowledgeError, load_cases, load_docs, load_service_matrix, load_taxonomy
 from voc.models import Business, Channel
 from voc.pii import mask_text
+from voc.reviews import Corrected
 from voc.storage import RecordedCase, Store
 from voc.text import simplified
 from voc.vectorstore import (
@@ -49,6 +50,11 @@ SEMANTIC_POOL = 12
 TAG_POOL = 10
 TAG_NEIGHBOUR_WEIGHT = 0.6
 TAG_KEYWORD_WEIGHT = 0.2
+# A voice this close to one an analyst corrected is the same case: its corrected labels count
+# strongly (0.6 at the threshold, 1.6 for the same words).
+REVIEWED_SIMILARITY = 0.93
+REVIEWED_BASE = 0.6
+REVIEWED_WEIGHT = 1.0
 MAX_TAG_KEYWORD_SCORE = 0.6
 
 
@@ -164,14 +170,41 @@ class KnowledgeBase:
 
     def candidate_owners_many(self, queries: list[OwnerQuery], top_k: int = 3) -> list[list[OwnerCandidate]]:
         entries = self.matrix.entries
-        similarity = self._similarities([q.text for q in queries], self._matrix_vectors)
+        vectors = self._query_vectors([q.text for q in queries])
+        similarity = vectors @ self._matrix_vectors.T
+        reviewed = self._reviewed_neighbours(vectors, "owner_department")
         results = []
-        for query, row in zip([q.model_copy(update={"text": simplified(q.text)}) for q in queries], similarity,
-                              strict=True):
+        for query, row, hint in zip([q.model_copy(update={"text": simplified(q.text)}) for q in queries], similarity,
+                                    reviewed, strict=True):
             semantic = _relative_top(row, SEMANTIC_POOL)
             scored = [self._score_entry(entry, query, semantic.get(i, 0.0)) for i, entry in enumerate(entries)]
+            if hint is not None:
+                scored = [_with_review(item, item[0].owner, hint) for item in scored]
             results.append(_rank_owners(scored, top_k))
         return results
+
+    def _reviewed_neighbours(self, vectors: np.ndarray, field: str) -> list[tuple[str, float, str] | None]:
+        """Per query, the corrected value of the closest reviewed voice when it is a near paraphrase:
+        (value, bonus, voice id). Analysts' corrections are the offline engine's labelled examples."""
+        labelled = [(c, getattr(c, field)) for _, c in self._reviewed[0]]
+        if not labelled or len(vectors) == 0:
+            return [None] * len(vectors)
+        similarity = vectors @ self._reviewed[1].T
+        hints: list[tuple[str, float, str] | None] = []
+        for row in similarity:
+            best = int(np.argmax(row))
+            value = labelled[best][1]
+            close = float(row[best]) >= REVIEWED_SIMILARITY and value is not None
+            bonus = REVIEWED_WEIGHT * (float(row[best]) - REVIEWED_SIMILARITY) / (1 - REVIEWED_SIMILARITY)
+            hints.append((value, REVIEWED_BASE + bonus, labelled[best][0].voice_id) if close else None)
+        return hints
+
+    @cached_property
+    def _reviewed(self) -> tuple[list[tuple[str, Corrected]], np.ndarray]:
+        from voc.reviews import ReviewDesk
+
+        examples = ReviewDesk(self.store, self.matrix, self.taxonomy).examples()
+        return examples, self.embedding_cache.embed([text for text, _ in examples], "query")
 
     def _score_entry(self, entry: MatrixEntry, query: OwnerQuery,
                      similarity: float) -> tuple[MatrixEntry, float, list[str]]:
@@ -198,10 +231,12 @@ class KnowledgeBase:
         """Taxonomy tags for voices: data-dictionary keywords plus nearest tag examples/definitions."""
         tags = self.taxonomy.tags
         item_tags, vectors = self._tag_vectors
-        similarity = self._similarities(texts, vectors)
+        queries = self._query_vectors(texts)
+        similarity = queries @ vectors.T
+        reviewed = self._reviewed_neighbours(queries, "tag")
         index = {t.path: i for i, t in enumerate(tags)}
         results = []
-        for text, row in zip([simplified(t) for t in texts], similarity, strict=True):
+        for text, row, hint in zip([simplified(t) for t in texts], similarity, reviewed, strict=True):
             per_tag = np.full(len(tags), -1.0, dtype=np.float32)
             np.maximum.at(per_tag, [index[t] for t in item_tags], row)
             neighbour = _relative_top(per_tag, TAG_POOL)
@@ -210,6 +245,8 @@ class KnowledgeBase:
                 hits = [k for k in tag.keywords if k and k in text]
                 keyword = min(MAX_TAG_KEYWORD_SCORE, sum(_keyword_weight(k) for k in hits))
                 score = TAG_NEIGHBOUR_WEIGHT * neighbour.get(i, 0.0) + keyword
+                if hint is not None and hint[0] == tag.path:
+                    score += hint[1]
                 if score > 0:
                     scored.append(TagSuggestion(tag=tag.path, dimension=tag.dimension, score=round(score, 4),
                                                 keyword_hits=hits, neighbour_similarity=round(float(per_tag[i]), 4)))
@@ -217,10 +254,9 @@ class KnowledgeBase:
             results.append(scored[:top_k])
         return results
 
-    def _similarities(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
+    def _query_vectors(self, texts: list[str]) -> np.ndarray:
         # Masked here, the one place every caller passes through, before text is embedded or cached.
-        queries = self.embedding_cache.embed([mask_text(t) for t in texts], "query")
-        return queries @ vectors.T
+        return self.embedding_cache.embed([mask_text(t) for t in texts], "query")
 
     @cached_property
     def embedding_cache(self) -> EmbeddingCache:
@@ -288,6 +324,14 @@ def _relative_top(row: np.ndarray, pool: int) -> dict[int, float]:
     high, low = float(row[top[0]]), float(row[top[-1]])
     span = high - low
     return {int(i): 1.0 if span == 0 else (float(row[i]) - low) / span for i in top}
+
+
+def _with_review(item: tuple[MatrixEntry, float, list[str]], owner: str,
+                 hint: tuple[str, float, str]) -> tuple[MatrixEntry, float, list[str]]:
+    entry, score, reasons = item
+    if owner != hint[0]:
+        return item
+    return entry, score + hint[1], [*reasons, f"与人工复核样本{hint[2]}相近"]
 
 
 def _keyword_weight(keyword: str) -> float:

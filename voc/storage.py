@@ -161,6 +161,22 @@ class ProblemVolumeRow(Base):
     run_id: Mapped[str] = mapped_column(String(128))
 
 
+class CorrectionRow(Base):
+    """An analyst's correction of a voice's labels (人工复核); the latest value of each field wins."""
+
+    __tablename__ = "corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    voice_id: Mapped[str] = mapped_column(ForeignKey("voices.id"), index=True)
+    owner_department: Mapped[str | None] = mapped_column(String(32))
+    dimension: Mapped[str | None] = mapped_column(String(2))
+    tag: Mapped[str | None] = mapped_column(String(128))
+    sentiment: Mapped[str | None] = mapped_column(String(4))
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

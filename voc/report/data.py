@@ -3,7 +3,6 @@ the proposals' lifecycle. Every number the report prints comes from a field of `
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from voc.lifecycle import ProposalBook, ProposalView, Status
 from voc.models import FUNNEL_LABELS, LOCAL_TZ, FunnelTier
 from voc.periods import Period
 from voc.pii import mask_text
+from voc.run_outputs import load_run
 from voc.storage import Store, VoiceRow
 from voc.voice_queries import Comparison, GroupBy, VoiceFilter, compare_periods, count_voices
 
@@ -116,15 +116,6 @@ class ReportData(BaseModel):
     def earlier_status(self) -> dict[str, int]:
         counts = Counter(p.status.value for p in self.earlier)
         return {s.value: counts.get(s.value, 0) for s in Status} | {"逾期": sum(p.overdue for p in self.earlier)}
-
-
-def load_run(run_dir: Path) -> dict[str, Any]:
-    def read(name: str) -> Any:
-        return json.loads((run_dir / name).read_text(encoding="utf-8"))
-
-    voices = [json.loads(line) for line in (run_dir / "voices.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    return {"run": read("run.json"), "clusters": read("clusters.json"), "proposals": read("proposals.json"),
-            "voices": voices}
 
 
 def build_report(store: Store, run_dir: Path, as_of: date | None = None) -> ReportData:

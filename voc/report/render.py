@@ -47,8 +47,12 @@ def render_markdown(data: ReportData) -> str:
 
 
 def render_pdf(html: str, target: Path) -> None:
+    import logging
+
     from weasyprint import HTML
 
+    # WeasyPrint warns on every font that it subsets with fontTools instead of HarfBuzz: harmless.
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
     HTML(string=html).write_pdf(target)
 
 

@@ -1,0 +1,269 @@
+"""Chat for VOC analysts: a LangGraph graph per conversation (thread = session), answering from the
+MCP tools with evidence (voice ids, proposal ids). Every step and tool call is streamed as it happens.
+
+Offline engine: intent + slots (agents/chat_intents.py), then the tools of that question type, then
+an answer composed from the tool results. Anything else gets an honest "cannot answer offline" with
+the supported question types.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import operator
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Annotated, Any, TypedDict
+
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from agents.chat_intents import Slots, Understanding, supported_questions, understand
+from agents.toolbox import Toolbox
+from voc.periods import Period
+from voc.pii import mask_text
+
+QUOTE_CHARS = 60
+MAX_ITEMS = 5
+PENDING = ("待认领", "整改中", "未达标")
+
+
+class ChatState(TypedDict, total=False):
+    messages: Annotated[list[dict[str, Any]], operator.add]
+    understanding: dict[str, Any]
+
+
+@dataclass
+class ChatContext:
+    toolbox: Toolbox
+
+
+@dataclass
+class Answer:
+    text: str
+    voice_ids: list[str]
+    proposal_ids: list[str]
+
+
+def _emit(event: dict[str, Any]) -> None:
+    with contextlib.suppress(RuntimeError):  # outside a streaming run (direct calls in tests)
+        get_stream_writer()(event)
+
+
+async def traced(toolbox: Toolbox, server: str, tool: str, **arguments: Any) -> dict[str, Any]:
+    """A tool call, streamed as a step before it runs."""
+    shown = {k: v for k, v in arguments.items() if v is not None}
+    _emit({"type": "tool", "server": server, "tool": tool, "arguments": shown})
+    return await toolbox.call(server, tool, **arguments)
+
+
+# ---------------------------------------------------------------- understanding (JSON-plain state)
+
+def _slots_json(slots: Slots) -> dict[str, Any]:
+    plain = asdict(slots)
+    plain["period"] = slots.period.model_dump(mode="json") if slots.period else None
+    for key in ("business", "segment"):
+        plain[key] = plain[key].value if plain[key] else None
+    return plain
+
+
+def _slots_from(plain: dict[str, Any]) -> Slots:
+    from voc.models import Business, Segment
+
+    return Slots(period=Period.model_validate(plain["period"]) if plain.get("period") else None,
+                 period_words=plain.get("period_words", ""), owner=plain.get("owner"),
+                 business=Business(plain["business"]) if plain.get("business") else None,
+                 segment=Segment(plain["segment"]) if plain.get("segment") else None,
+                 problem=list(plain.get("problem", [])))
+
+
+async def latest_week(toolbox: Toolbox) -> str | None:
+    counts = await traced(toolbox, "tickets", "count_voices", group_by="week", date_from="2000-01-01",
+                          date_to=date.today().isoformat())
+    return max((r["key"] for r in counts["rows"]), default=None)
+
+
+async def understand_node(state: ChatState, runtime: Runtime[ChatContext]) -> dict[str, Any]:
+    toolbox = runtime.context.toolbox
+    message = state["messages"][-1]["content"]
+    matrix = await traced(toolbox, "knowledge", "get_service_matrix")
+    week = await latest_week(toolbox)
+    earlier = state.get("understanding")
+    previous = Understanding(earlier["intent"], earlier["score"], _slots_from(earlier["slots"])) if earlier else None
+    result = understand(message, [d["name"] for d in matrix["departments"]], week, previous)
+    plain = {"intent": result.intent, "score": result.score, "slots": _slots_json(result.slots), "latest_week": week}
+    _emit({"type": "step", "name": "理解问题", "detail": plain})
+    return {"understanding": plain}
+
+
+async def answer_node(state: ChatState, runtime: Runtime[ChatContext]) -> dict[str, Any]:
+    plain = state["understanding"]
+    handler = HANDLERS.get(plain["intent"] or "")
+    if handler is None:
+        answer = unsupported()
+    else:
+        _emit({"type": "step", "name": "查询数据", "detail": {"intent": plain["intent"]}})
+        answer = await handler(runtime.context.toolbox, _slots_from(plain["slots"]), plain.get("latest_week"))
+    _emit({"type": "answer", "text": answer.text, "voice_ids": answer.voice_ids, "proposal_ids": answer.proposal_ids,
+           "intent": plain["intent"]})
+    return {"messages": [{"role": "assistant", "content": answer.text, "voice_ids": answer.voice_ids,
+                          "proposal_ids": answer.proposal_ids}]}
+
+
+# ---------------------------------------------------------------- answers per question type
+
+def unsupported() -> Answer:
+    listed = "\n".join(f"{i}. {q}" for i, q in enumerate(supported_questions(), start=1))
+    return Answer(text=f"离线模式下无法回答这个问题。目前支持以下问题类型：\n{listed}", voice_ids=[], proposal_ids=[])
+
+
+def _week_of(slots: Slots, latest: str | None) -> str | None:
+    if slots.period and "~" not in slots.period.label:
+        return slots.period.label
+    return latest
+
+
+def _period_args(slots: Slots, latest: str | None) -> dict[str, Any]:
+    if slots.period is not None:
+        return {"date_from": slots.period.start.isoformat(), "date_to": slots.period.end.isoformat()}
+    return {"week": latest}
+
+
+async def _quote(toolbox: Toolbox, voice_id: str) -> str:
+    voice = await traced(toolbox, "tickets", "get_voice", voice_id=voice_id)
+    return f"[{voice_id}]「{mask_text(voice['text'])[:QUOTE_CHARS]}」"
+
+
+async def answer_rising(toolbox: Toolbox, slots: Slots, latest: str | None) -> Answer:
+    week = _week_of(slots, latest)
+    if week is None:
+        return Answer("还没有任何客户声音数据。", [], [])
+    problems = await traced(toolbox, "proposals", "list_problems", week=week, rising_only=True,
+                            owner_department=slots.owner)
+    if problems["run_id"] is None:
+        return Answer(f"{week} 还没有周度运行结果，无法判断问题是否上升。请先运行 `voc run --week {week}`。", [], [])
+    if not problems["items"]:
+        return Answer(f"{week} 没有较上周显著上升的问题（运行 {problems['run_id']}）。", [], [])
+    lines, voices, proposals = [f"{week} 较上周显著上升的问题有 {len(problems['items'])} 个："], [], []
+    for number, c in enumerate(problems["items"][:MAX_ITEMS], start=1):
+        channels = "、".join(k for k, _ in sorted(c["channels"].items(), key=lambda kv: -kv[1])[:2])
+        segments = "、".join(k for k, _ in sorted(c["segments"].items(), key=lambda kv: -kv[1])[:2])
+        quote = await _quote(toolbox, c["representative_voice_ids"][0])
+        voices.append(c["representative_voice_ids"][0])
+        cited = f"，对应建议 {c['proposal_id']}" if c.get("proposal_id") else ""
+        proposals += [c["proposal_id"]] if c.get("proposal_id") else []
+        lines.append(f"{number}. {c['label']}（{c['priority']}，{c['owner_department']}）："
+                     f"本周 {c['current_count']} 条，上周 {c['previous_count']} 条（z={c['growth_z']:.1f}）。"
+                     f"为什么：根因维度「{c['dimension']}」、"
+                     f"标签「{c['tag']}」，集中在{channels}渠道、{segments}客群，关键词{'、'.join(c['keywords'][:4])}"
+                     f"{cited}。客户原话：{quote}")
+    return Answer("\n".join(lines), voices, proposals)
+
+
+async def answer_owner_proposals(toolbox: Toolbox, slots: Slots, latest: str | None) -> Answer:
+    listed = await traced(toolbox, "proposals", "list_proposals", owner_department=slots.owner)
+    pending = [p for p in listed["items"] if p["status"] in PENDING]
+    pending.sort(key=lambda p: (not p["overdue"], p["due_date"], p["proposal_id"]))
+    who = slots.owner or "各部门"
+    if not pending:
+        return Answer(f"{who}目前没有待处理的整改建议。", [], [])
+    overdue = sum(p["overdue"] for p in pending)
+    lines = [f"{who}待处理的整改建议 {len(pending)} 条（其中逾期 {overdue} 条）："]
+    voices = []
+    for p in pending[:MAX_ITEMS]:
+        late = "，已逾期" if p["overdue"] else ""
+        evidence = p["proposal"]["evidence_voice_ids"][:2]
+        voices += evidence
+        lines.append(f"- {p['proposal_id']}（{p['priority']}，{p['status']}，到期 {p['due_date']}{late}，"
+                     f"{p['owner_department']}）：{p['problem']} 证据：{'、'.join(evidence)}")
+    return Answer("\n".join(lines), voices, [p["proposal_id"] for p in pending[:MAX_ITEMS]])
+
+
+async def answer_quotes(toolbox: Toolbox, slots: Slots, latest: str | None) -> Answer:
+    period = _period_args(slots, latest)
+    attempts = [(slots.business, slots.problem), (None, slots.problem), (slots.business, slots.problem[:1])]
+    for business, words in attempts:
+        page = await traced(toolbox, "tickets", "search_voices", **period, limit=MAX_ITEMS,
+                            business=business, segment=slots.segment, query=" ".join(words) or None)
+        if page["total"]:
+            break
+    topic = "、".join([*([slots.business.value] if slots.business else []), *slots.problem]) or "全部"
+    when = slots.period_words or period.get("week") or ""
+    if not page["total"]:
+        return Answer(f"{when}没有找到与「{topic}」相关的客户原话。", [], [])
+    lines = [f"{when}与「{topic}」相关的客户声音共 {page['total']} 条，以下为 {len(page['items'])} 条原话（已脱敏）："]
+    for v in page["items"]:
+        lines.append(f"- [{v['id']}]「{mask_text(v['text'])[:QUOTE_CHARS]}」（{v['channel']}，{v['created_at'][:10]}）")
+    return Answer("\n".join(lines), [v["id"] for v in page["items"]], [])
+
+
+async def answer_segment_change(toolbox: Toolbox, slots: Slots, latest: str | None) -> Answer:
+    if slots.segment is None:
+        return Answer("请说明要看哪个客群：老年客户、对公、私人银行或个人。", [], [])
+    period = _period_args(slots, latest)
+    segment = slots.segment.value
+    tiers = await traced(toolbox, "tickets", "compare_periods", group_by="funnel_tier", segment=segment, **period)
+    business = await traced(toolbox, "tickets", "compare_periods", group_by="business", segment=segment, **period)
+    complaint = [r for r in tiers["rows"] if r["key"] in ("5", "6")]
+    now, before = sum(r["current"] for r in complaint), sum(r["previous"] for r in complaint)
+    rising = [r for r in business["rows"] if r["change"] > 0]
+    rising.sort(key=lambda r: (-r["change"], r["key"]))
+    samples = await traced(toolbox, "tickets", "search_voices", segment=segment, funnel_tier=5, limit=3, **period)
+    lines = [f"{segment}：本期声音 {tiers['current_total']} 条，上期 {tiers['previous_total']} 条"
+             f"（{_growth(tiers['current_total'], tiers['previous_total'])}）；其中投诉及监管转送 {now} 条，"
+             f"上期 {before} 条（{_growth(now, before)}）。"]
+    if rising:
+        lines.append("增加最多的业务：" + "、".join(
+            f"{r['key']} +{r['change']}{'（显著）' if r['significant'] else ''}" for r in rising[:3]) + "。")
+    lines += [f"- [{v['id']}]「{mask_text(v['text'])[:QUOTE_CHARS]}」" for v in samples["items"]]
+    return Answer("\n".join(lines), [v["id"] for v in samples["items"]], [])
+
+
+def _growth(now: int, before: int) -> str:
+    return "上期为 0" if before == 0 else f"环比 {now / before - 1:+.0%}"
+
+
+async def answer_effect(toolbox: Toolbox, slots: Slots, latest: str | None) -> Answer:
+    listed = await traced(toolbox, "proposals", "list_proposals")
+    words = slots.problem or ([slots.business.value] if slots.business else [])
+    matches = [p for p in listed["items"] if words and all(w in p["problem"] + p["tag"] for w in words)] or \
+              [p for p in listed["items"] if any(w in p["problem"] + p["tag"] for w in words)]
+    if not matches:
+        return Answer(f"没有找到与「{'、'.join(words) or '该问题'}」相关的整改建议。", [], [])
+    lines = []
+    for p in matches[:3]:
+        lines.append(await _effect_line(toolbox, p))
+    return Answer("\n".join(lines), [], [p["proposal_id"] for p in matches[:3]])
+
+
+async def _effect_line(toolbox: Toolbox, proposal: dict[str, Any]) -> str:
+    head = f"- {proposal['proposal_id']}（{proposal['owner_department']}，{proposal['status']}）"
+    effect = proposal.get("effect")
+    if effect is None and proposal["status"] == "已完成":
+        try:
+            effect = await traced(toolbox, "proposals", "evaluate_proposal", proposal_id=proposal["proposal_id"])
+        except Exception as exc:  # the tool says why it cannot judge yet
+            return f"{head}：已完成，但暂时无法评估——{str(exc).split(': ', 1)[-1]}"
+    if effect is None:
+        return f"{head}：尚未完成整改，还不能评估效果。"
+    verdict = "有效（显著下降且达到目标）" if effect["verdict"] == "已验证" else "未达标"
+    return (f"{head}：{verdict}。基线 {effect['baseline_mean']} 条/周 → 整改后 {effect['after_mean']} 条/周，"
+            f"下降 {effect['reduction']:.0%}（目标 {effect['required_reduction']:.0%}），p={effect['p_value']:.4f}；"
+            f"整改后复发 {effect['recurrences']} 条。")
+
+
+HANDLERS: dict[str, Callable[[Toolbox, Slots, str | None], Awaitable[Answer]]] = {
+    "rising": answer_rising, "owner_proposals": answer_owner_proposals, "quotes": answer_quotes,
+    "segment_change": answer_segment_change, "effect": answer_effect,
+}
+
+
+def build_chat_graph() -> StateGraph[ChatState, ChatContext, ChatState, ChatState]:
+    builder = StateGraph(ChatState, context_schema=ChatContext)
+    builder.add_node("understand", understand_node)
+    builder.add_node("answer", answer_node)
+    builder.add_edge(START, "understand")
+    builder.add_edge("understand", "answer")
+    builder.add_edge("answer", END)
+    return builder

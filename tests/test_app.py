@@ -1,0 +1,185 @@
+"""The app: chat over SSE with streamed steps and cited ids, REST resources, review queue, guards."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app import create_app
+from tests.conftest import copy_of_kb, write_jsonl
+from tests.test_weekly_run import rows
+from voc.config import Settings
+from voc.ingest import Ingestor
+from voc.knowledge_base import KnowledgeBase
+from voc.storage import Store
+
+WEEK = "2026-W47"
+
+
+@pytest.fixture(scope="module")
+def settings(loaded_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    folder = tmp_path_factory.mktemp("app")
+    settings = copy_of_kb(loaded_kb, folder)
+    Ingestor(Store(settings.resolved_database_url), settings).ingest_file(write_jsonl(folder / "in.jsonl", rows()))
+    return settings
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings):
+    with TestClient(create_app(settings)) as client:
+        started = client.post("/api/runs", json={"week": WEEK})
+        assert started.status_code == 202, started.text
+        run_id = started.json()["run_id"]
+        deadline = time.monotonic() + 600
+        while (job := client.get(f"/api/runs/{run_id}").json())["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline, job
+            time.sleep(0.5)
+        assert job["status"] == "done", job
+        client.run_id = run_id  # type: ignore[attr-defined]
+        yield client
+
+
+def events(client: TestClient, message: str, session_id: str | None = None) -> list[dict]:
+    body = {"message": message} | ({"session_id": session_id} if session_id else {})
+    with client.stream("POST", "/api/chat", json=body) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in response.iter_lines() if line.startswith("data: ")]
+    return [json.loads(line.removeprefix("data: ")) for line in lines]
+
+
+def answer_of(stream: list[dict]) -> dict:
+    return next(e for e in stream if e["type"] == "answer")
+
+
+def test_run_progress_and_outputs(client: TestClient) -> None:
+    job = client.get(f"/api/runs/{client.run_id}").json()
+    assert set(job["progress"]) >= {"归因", "溯源", "分析", "应用"} and job["summary"]["counts"]["voices"] > 0
+    clusters = client.get(f"/api/runs/{client.run_id}/clusters").json()
+    assert clusters and {"cluster_id", "priority", "rising"} <= set(clusters[0])
+    assert client.get(f"/api/runs/{client.run_id}/nothing").status_code == 422
+    assert client.get("/api/runs/unknown-run").json() == {"error": "no run 'unknown-run'"}
+
+
+def test_chat_streams_steps_then_an_answer_with_evidence(client: TestClient) -> None:
+    stream = events(client, "本周哪些问题在上升？为什么？")
+    kinds = [e["type"] for e in stream]
+    assert kinds[0] == "session" and kinds[-1] == "done"
+    assert kinds.index("tool") < kinds.index("answer")
+    tools = {(e["server"], e["tool"]) for e in stream if e["type"] == "tool"}
+    assert ("proposals", "list_problems") in tools
+    answer = answer_of(stream)
+    clusters = client.get(f"/api/runs/{client.run_id}/clusters").json()
+    rising = [c for c in clusters if c["rising"]]
+    assert rising and rising[0]["label"] in answer["text"] and "为什么" in answer["text"]
+    assert set(answer["voice_ids"]) <= {v for c in clusters for v in c["voice_ids"]}
+    assert answer["voice_ids"] and all(v in answer["text"] for v in answer["voice_ids"])
+
+
+def test_chat_answers_each_supported_question_type(client: TestClient) -> None:
+    proposals = client.get("/api/proposals").json()
+    owner = proposals[0]["owner_department"]
+    pending = answer_of(events(client, f"{owner}本周有哪些待处理建议？"))
+    assert proposals[0]["proposal_id"] in pending["text"] and pending["proposal_ids"]
+    quotes = answer_of(events(client, "给我看手机银行验证码问题的客户原话"))
+    assert quotes["voice_ids"] and "验证码" in quotes["text"] and "13812345678" not in quotes["text"]
+    elderly = answer_of(events(client, "和上周相比，老年客户投诉有什么变化？"))
+    assert elderly["text"].startswith("老年客户：本期声音")
+    effect = answer_of(events(client, "上个月的验证码整改有效果吗？"))
+    assert "尚未完成整改" in effect["text"] and effect["proposal_ids"]
+    unsupported = answer_of(events(client, "帮我写一首诗"))
+    assert "离线模式下无法回答" in unsupported["text"] and "待处理的整改建议" in unsupported["text"]
+
+
+def test_a_session_keeps_its_context(client: TestClient) -> None:
+    first = events(client, "信用卡中心有哪些待处理建议？")
+    session = first[0]["session_id"]
+    follow = events(client, "那信息科技部呢？", session)
+    understood = next(e for e in follow if e["type"] == "step" and e["name"] == "理解问题")
+    detail = understood["detail"]
+    assert detail["intent"] == "owner_proposals" and detail["slots"]["owner"] == "信息科技部"
+    history = client.get(f"/api/chat/{session}").json()
+    assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
+
+
+def test_proposals_filter_and_lifecycle(client: TestClient) -> None:
+    proposal = client.get("/api/proposals").json()[0]
+    pid, owner = proposal["proposal_id"], proposal["owner_department"]
+    assert all(p["owner_department"] == owner for p in client.get("/api/proposals", params={"owner": owner}).json())
+    moved = client.patch(f"/api/proposals/{pid}", json={"status": "整改中", "actor": "张三", "note": "认领"})
+    assert moved.status_code == 200 and moved.json()["status"] == "整改中"
+    assert pid in [p["proposal_id"] for p in client.get("/api/proposals", params={"status": "整改中"}).json()]
+    refused = client.patch(f"/api/proposals/{pid}", json={"status": "已验证", "actor": "张三"})
+    assert refused.status_code == 409 and "verify" in refused.json()["error"]
+    assert client.get("/api/proposals/PR-none").status_code == 404
+    bad = client.patch(f"/api/proposals/{pid}", json={"status": "完成了"})
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid request"
+
+
+def test_review_queue_corrections_override_later_runs(client: TestClient, settings: Settings) -> None:
+    queue = client.get("/api/reviews", params={"week": WEEK, "include": ["inject-1"]}).json()
+    assert queue["items"] and any(i["voice_id"] == "inject-1" for i in queue["items"])
+    voice = "inject-1"
+    wrong = client.post(f"/api/reviews/{voice}", json={"owner_department": "市场部", "actor": "李四"})
+    assert wrong.status_code == 422 and "service matrix" in wrong.json()["error"]
+    fixed = client.post(f"/api/reviews/{voice}", json={"owner_department": "信息科技部", "sentiment": "负面",
+                                                        "actor": "李四", "note": "验证码问题"})
+    assert fixed.status_code == 201 and fixed.json()["actor"] == "李四"
+    rerun = client.post("/api/runs", json={"week": WEEK}).json()["run_id"]
+    while client.get(f"/api/runs/{rerun}").json()["status"] in ("queued", "running"):
+        time.sleep(0.5)
+    voices = {v["id"]: v for v in client.get(f"/api/runs/{rerun}/voices").json()}
+    assert voices[voice]["owner_department"] == "信息科技部" and voices[voice]["needs_review"] is False
+    assert voices[voice]["sentiment"] == "负面"
+
+
+def test_reports_voices_and_knowledge(client: TestClient) -> None:
+    made = client.post("/api/reports", json={"week": WEEK, "formats": ["md"]})
+    assert made.status_code == 201
+    markdown = client.get(made.json()["files"]["md"])
+    assert markdown.status_code == 200 and "客户心声" in markdown.text
+    assert client.get("/api/reports").json()[0]["week"] == WEEK
+    assert client.get(f"/api/dashboard/{WEEK}/charts/matrix.png").content[:4] == b"\x89PNG"
+    assert client.post("/api/reports", json={"week": "2026-W01"}).status_code == 409
+    page = client.get("/api/voices", params={"week": WEEK, "query": "验证码", "limit": 2}).json()
+    assert page["total"] >= 2 and len(page["items"]) == 2 and page["next_cursor"]
+    assert client.get("/api/voices", params={"week": "W99"}).status_code == 422
+    assert len(client.get("/api/taxonomy").json()["tags"]) >= 80
+    assert len(client.get("/api/service-matrix").json()["departments"]) == 12
+    assert "/api/chat" in client.get("/openapi.json").json()["paths"]
+
+
+def test_page_is_served_without_outside_assets(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "客户声音 VOC 工作台" in page.text
+    assert "http://" not in page.text and "https://" not in page.text
+    assert client.get("/static/app.js").status_code == 200
+
+
+def test_guards_size_and_token(settings: Settings, client: TestClient) -> None:
+    huge = client.post("/api/chat", content=b"x" * 70_000, headers={"content-type": "application/json"})
+    assert huge.status_code == 413
+    assert client.post("/api/chat", json={"message": ""}).status_code == 422
+    guarded = create_app(settings.model_copy(update={"api_token": "s3cret"}))
+    with TestClient(guarded) as locked:
+        assert locked.get("/api/proposals").status_code == 401
+        assert locked.get("/api/proposals", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_serve_refuses_to_bind_beyond_loopback_without_a_token(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from voc.cli import app as cli
+    from voc.config import get_settings
+
+    monkeypatch.setenv("VOC_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2 and "bearer token" in result.output

@@ -1,0 +1,71 @@
+"""POST /api/chat: a question in, Server-Sent Events out (each step and tool call, then the answer)."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import StreamingResponse
+from langchain_core.runnables import RunnableConfig
+from pydantic import BaseModel, Field
+
+from agents.chat import ChatContext
+from voc.api.deps import ServicesDep
+from voc.api.services import Services
+
+router = APIRouter(prefix="/api/chat", tags=["chat"])
+SESSION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class ChatRequest(BaseModel):
+    message: str = Field(min_length=1, max_length=2000, description="The analyst's question, in Chinese.")
+    session_id: str | None = Field(default=None, pattern=SESSION.pattern,
+                                   description="Continue a conversation; a new one is started when omitted.")
+
+
+class ChatMessage(BaseModel):
+    role: str
+    content: str
+    voice_ids: list[str] = []
+    proposal_ids: list[str] = []
+
+
+def _sse(event: dict[str, Any]) -> str:
+    return f"data: {json.dumps(event, ensure_ascii=False, default=str)}\n\n"
+
+
+async def stream_answer(services: Services, session_id: str, message: str) -> AsyncIterator[str]:
+    yield _sse({"type": "session", "session_id": session_id})
+    config: RunnableConfig = {"configurable": {"thread_id": f"chat-{session_id}"}}
+    try:
+        async for event in services.chat.astream({"messages": [{"role": "user", "content": message}]}, config,
+                                                 stream_mode="custom", context=ChatContext(services.toolbox)):
+            yield _sse(event)
+    except Exception as exc:  # the stream is already open: report the error as an event
+        yield _sse({"type": "error", "message": f"{type(exc).__name__}: {exc}"})
+    yield _sse({"type": "done"})
+
+
+@router.post("", response_class=StreamingResponse,
+             responses={200: {"content": {"text/event-stream": {}}, "description": "SSE `data:` events"}})
+async def chat(body: ChatRequest, services: ServicesDep) -> StreamingResponse:
+    """Ask a question. Events: `session`, then `step` / `tool` as they happen, then `answer` (text,
+    voice_ids, proposal_ids), then `done`."""
+    session_id = body.session_id or uuid.uuid4().hex
+    return StreamingResponse(stream_answer(services, session_id, body.message), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/{session_id}")
+async def history(session_id: str, services: ServicesDep) -> list[ChatMessage]:
+    """The messages of a conversation so far."""
+    if not SESSION.match(session_id):
+        raise HTTPException(422, "not a session id")
+    snapshot = await services.chat.aget_state({"configurable": {"thread_id": f"chat-{session_id}"}})
+    if not snapshot.values:
+        raise HTTPException(404, f"no conversation {session_id!r}")
+    return [ChatMessage.model_validate(m) for m in snapshot.values.get("messages", [])]

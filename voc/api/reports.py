@@ -1,0 +1,79 @@
+"""Reports: generate a week's report, list them, fetch a file; the page's dashboard data and charts."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, Field
+
+from voc.api.deps import ServicesDep
+from voc.api.services import Services
+from voc.periods import parse_week
+from voc.report import charts
+from voc.report.data import ReportData, build_report
+from voc.report.render import write_report
+from voc.run_outputs import latest_run_dir
+
+router = APIRouter(prefix="/api", tags=["reports"])
+MEDIA = {"html": "text/html; charset=utf-8", "md": "text/markdown; charset=utf-8", "pdf": "application/pdf"}
+
+
+class ReportRequest(BaseModel):
+    week: str = Field(description="ISO week with a finished run, e.g. 2026-W47.")
+    formats: list[Literal["html", "md", "pdf"]] = Field(default=["html", "md", "pdf"])
+
+
+def _data(services: Services, week: str) -> ReportData:
+    try:
+        label = parse_week(week).label
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    run_dir = latest_run_dir(services.settings.runs_dir, label, None)
+    if run_dir is None:
+        raise HTTPException(409, f"{label} has no finished run yet: start one with POST /api/runs")
+    return build_report(services.store, run_dir)
+
+
+@router.post("/reports", status_code=201)
+async def create_report(body: ReportRequest, services: ServicesDep) -> dict[str, Any]:
+    """Write the week's report from its latest finished run."""
+    data = _data(services, body.week)
+    target = services.settings.resolved_data_dir / "reports" / data.week
+    written = await asyncio.to_thread(write_report, data, target, tuple(body.formats))
+    return {"week": data.week, "run_id": data.run_id, "files": {k: f"/api/reports/{data.week}/{p.name}"
+                                                                 for k, p in written.items()}}
+
+
+@router.get("/reports")
+def list_reports(services: ServicesDep) -> list[dict[str, Any]]:
+    folder = services.settings.resolved_data_dir / "reports"
+    return [{"week": d.name, "files": sorted(f.name for f in d.iterdir() if f.suffix.lstrip(".") in MEDIA)}
+            for d in sorted(folder.glob("*")) if d.is_dir()] if folder.exists() else []
+
+
+@router.get("/reports/{week}/{filename}")
+def get_report_file(week: str, filename: Literal["report.html", "report.md", "report.pdf"],
+                    services: ServicesDep) -> FileResponse:
+    path = services.settings.resolved_data_dir / "reports" / parse_week(week).label / filename
+    if not path.exists():
+        raise HTTPException(404, f"no {filename} for {week}: POST /api/reports first")
+    return FileResponse(path, media_type=MEDIA[path.suffix.lstrip(".")])
+
+
+@router.get("/dashboard/{week}")
+def dashboard(week: str, services: ServicesDep) -> dict[str, Any]:
+    """The week's figures as the report has them (funnel, 人机物法环, problems, spikes, owners)."""
+    data = _data(services, week)
+    return data.model_dump(mode="json") | {"spikes": [p.model_dump(mode="json") for p in data.spikes],
+                                           "earlier_status": data.earlier_status}
+
+
+@router.get("/dashboard/{week}/charts/{name}.png")
+def chart(week: str, name: Literal["funnel", "dimensions", "matrix"], services: ServicesDep) -> Response:
+    data = _data(services, week)
+    png = {"funnel": lambda: charts.funnel_chart(data.funnel), "dimensions": lambda: charts.dimension_chart(
+        data.dimensions), "matrix": lambda: charts.matrix_chart(data.problems)}[name]()
+    return Response(png, media_type="image/png")

@@ -1,0 +1,56 @@
+"""The review queue: voices flagged needs_review (or opened by an analyst), and their corrections."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from voc.api.deps import ServicesDep
+from voc.api.services import Services
+from voc.knowledge import load_service_matrix, load_taxonomy
+from voc.periods import parse_week
+from voc.reviews import Corrected, Correction, QueueItem, ReviewDesk, ReviewError
+from voc.run_outputs import latest_run_dir, load_run
+
+router = APIRouter(prefix="/api/reviews", tags=["reviews"])
+
+
+class CorrectionRequest(Correction):
+    actor: str = Field(min_length=1, max_length=64, description="Who corrects.")
+    note: str = Field(default="", max_length=1000)
+
+
+class Queue(BaseModel):
+    week: str
+    run_id: str
+    pending: int
+    items: list[QueueItem]
+
+
+def _desk(services: Services) -> ReviewDesk:
+    settings = services.settings
+    return ReviewDesk(services.store, load_service_matrix(settings.service_matrix_path),
+                      load_taxonomy(settings.taxonomy_path))
+
+
+@router.get("")
+def queue(week: str, services: ServicesDep, include: list[str] = Query(default=[])) -> Queue:
+    """The week's voices that need review, uncorrected first; `include` adds any voice ids."""
+    label = parse_week(week).label
+    run_dir = latest_run_dir(services.settings.runs_dir, label, None)
+    if run_dir is None:
+        raise HTTPException(409, f"{label} has no finished run yet")
+    items = _desk(services).queue(load_run(run_dir)["voices"], include)
+    items.sort(key=lambda i: (i.corrected is not None, i.labels["owner_confidence"], i.voice_id))
+    return Queue(week=label, run_id=run_dir.name, pending=sum(i.corrected is None for i in items), items=items)
+
+
+@router.post("/{voice_id}", status_code=201)
+def correct(voice_id: str, body: CorrectionRequest, services: ServicesDep) -> Corrected:
+    """Correct a voice's owner, dimension, tag or sentiment. Later runs and reports use it, and the
+    offline engine learns from it as a labelled example."""
+    try:
+        return _desk(services).correct(voice_id, Correction.model_validate(body.model_dump()), body.actor,
+                                       body.note)
+    except ReviewError as exc:
+        raise HTTPException(404 if str(exc).startswith("no voice") else 422, str(exc)) from exc

@@ -1,0 +1,117 @@
+"""The review queue (自动初筛 + 人工复核): analysts correct a voice's owner, dimension, tag or
+sentiment. Corrections are stored with who and when, override the engine's labels in later runs
+and reports, and serve the offline engine as labelled examples."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import select
+
+from voc.kb_models import ServiceMatrix, Taxonomy
+from voc.pii import mask_text
+from voc.storage import CorrectionRow, Store, VoiceRow
+
+FIELDS = ("owner_department", "dimension", "tag", "sentiment")
+
+
+class ReviewError(ValueError):
+    """A correction that cannot be stored; the message says why."""
+
+
+class Correction(BaseModel):
+    owner_department: str | None = None
+    dimension: Literal["人", "机", "物", "法", "环"] | None = None
+    tag: str | None = Field(default=None, description="L1>L2>L3 from the taxonomy.")
+    sentiment: Literal["负面", "中性", "正面"] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Correction:
+        if all(getattr(self, f) is None for f in FIELDS):
+            raise ValueError("a correction changes at least one of owner_department, dimension, tag, sentiment")
+        return self
+
+
+class Corrected(Correction):
+    voice_id: str
+    actor: str
+    at: datetime
+
+
+class QueueItem(BaseModel):
+    voice_id: str
+    text: str
+    channel: str
+    business: str | None
+    labels: dict[str, Any]
+    corrected: Corrected | None = None
+
+
+class ReviewDesk:
+    def __init__(self, store: Store, matrix: ServiceMatrix | None = None, taxonomy: Taxonomy | None = None) -> None:
+        """Reading needs only the store; checking a new correction needs the matrix and taxonomy."""
+        self.store, self.matrix, self.taxonomy = store, matrix, taxonomy
+
+    def correct(self, voice_id: str, correction: Correction, actor: str, note: str = "",
+                at: datetime | None = None) -> Corrected:
+        fixed = self._checked(correction)
+        if not actor.strip():
+            raise ReviewError("who made the correction is required")
+        with self.store.session() as session:
+            if session.get(VoiceRow, voice_id) is None:
+                raise ReviewError(f"no voice {voice_id!r}")
+            session.add(CorrectionRow(voice_id=voice_id, actor=actor, at=at or datetime.now(UTC), note=note,
+                                      **fixed.model_dump()))
+        return self.latest([voice_id])[voice_id]
+
+    def _checked(self, correction: Correction) -> Correction:
+        assert self.matrix is not None and self.taxonomy is not None, "checking needs the matrix and taxonomy"
+        departments = self.matrix.department_names()
+        if correction.owner_department is not None and correction.owner_department not in departments:
+            raise ReviewError(f"{correction.owner_department!r} is not a department of the service matrix")
+        if correction.tag is None:
+            return correction
+        tag = next((t for t in self.taxonomy.tags if t.path == correction.tag), None)
+        if tag is None:
+            raise ReviewError(f"{correction.tag!r} is not a tag of the taxonomy")
+        if correction.dimension not in (None, tag.dimension):
+            raise ReviewError(f"tag {tag.path} belongs to dimension {tag.dimension}, not {correction.dimension}")
+        return correction.model_copy(update={"dimension": tag.dimension})
+
+    def latest(self, voice_ids: Iterable[str] | None = None) -> dict[str, Corrected]:
+        """Each corrected voice's current labels: for every field, its most recent correction."""
+        statement = select(CorrectionRow).order_by(CorrectionRow.id)
+        if voice_ids is not None:
+            statement = statement.where(CorrectionRow.voice_id.in_(list(voice_ids)))
+        merged: dict[str, dict[str, Any]] = {}
+        with self.store.session() as session:
+            for row in session.scalars(statement):
+                current = merged.setdefault(row.voice_id, {"voice_id": row.voice_id})
+                current |= {f: getattr(row, f) for f in FIELDS if getattr(row, f) is not None}
+                current |= {"actor": row.actor, "at": row.at}
+        return {i: Corrected.model_validate(v) for i, v in merged.items()}
+
+    def queue(self, results: list[dict[str, Any]], include: Iterable[str] = ()) -> list[QueueItem]:
+        """Voices a run flagged needs_review (and any asked for), with their text and labels."""
+        wanted = [r for r in results if r["needs_review"] or r["id"] in set(include)]
+        corrected = self.latest([r["id"] for r in wanted])
+        with self.store.session() as session:
+            ids = [r["id"] for r in wanted]
+            rows = {v.id: v for v in session.scalars(select(VoiceRow).where(VoiceRow.id.in_(ids)))}
+        return [QueueItem(voice_id=r["id"], text=mask_text(rows[r["id"]].text), channel=rows[r["id"]].channel,
+                          business=rows[r["id"]].business, corrected=corrected.get(r["id"]),
+                          labels={f: r[f] for f in ("owner_department", "owner_confidence", "dimension", "tag",
+                                                     "sentiment", "intensity", "cluster_id")})
+                for r in wanted if r["id"] in rows]
+
+    def examples(self) -> list[tuple[str, Corrected]]:
+        """Masked texts of corrected voices with their corrected labels: the offline engine's
+        labelled examples."""
+        latest = self.latest()
+        with self.store.session() as session:
+            found = session.execute(select(VoiceRow.id, VoiceRow.text).where(VoiceRow.id.in_(list(latest))))
+            texts: dict[str, str] = {i: t for i, t in found}
+        return [(mask_text(texts[i]), c) for i, c in sorted(latest.items()) if i in texts]

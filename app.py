@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from agents.chat import build_chat_graph
+from agents.chat_llm import ChatLLM
 from agents.runner import checkpointer_for
 from agents.toolbox import open_toolbox
 from voc.api import chat, knowledge, proposals, reports, reviews, runs, voices
@@ -32,8 +33,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.ensure_dirs()
         async with checkpointer_for(settings) as saver, open_toolbox(settings) as toolbox:
+            llm = ChatLLM(settings) if settings.llm_base_url and settings.llm_model else None
             app.state.services = Services(settings=settings, store=Store(settings.resolved_database_url),
-                                          toolbox=toolbox, chat=build_chat_graph().compile(checkpointer=saver))
+                                          toolbox=toolbox, chat=build_chat_graph().compile(checkpointer=saver),
+                                          chat_llm=llm)
             yield
             for task in list(app.state.services.tasks):
                 task.cancel()

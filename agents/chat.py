@@ -20,6 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from agents.chat_intents import Slots, Understanding, supported_questions, understand
+from agents.chat_llm import ChatLLM
 from agents.toolbox import Toolbox
 from voc.periods import Period
 from voc.pii import mask_text
@@ -32,11 +33,13 @@ PENDING = ("待认领", "整改中", "未达标")
 class ChatState(TypedDict, total=False):
     messages: Annotated[list[dict[str, Any]], operator.add]
     understanding: dict[str, Any]
+    engine: str
 
 
 @dataclass
 class ChatContext:
     toolbox: Toolbox
+    llm: ChatLLM | None = None
 
 
 @dataclass
@@ -98,17 +101,28 @@ async def understand_node(state: ChatState, runtime: Runtime[ChatContext]) -> di
 
 
 async def answer_node(state: ChatState, runtime: Runtime[ChatContext]) -> dict[str, Any]:
-    plain = state["understanding"]
-    handler = HANDLERS.get(plain["intent"] or "")
-    if handler is None:
-        answer = unsupported()
-    else:
-        _emit({"type": "step", "name": "查询数据", "detail": {"intent": plain["intent"]}})
-        answer = await handler(runtime.context.toolbox, _slots_from(plain["slots"]), plain.get("latest_week"))
+    context, plain = runtime.context, state["understanding"]
+    engine, answer = "offline", None
+    if state.get("engine") == "llm" and context.llm is not None:
+        _emit({"type": "step", "name": "大模型调用工具作答", "detail": {"model": context.llm.model}})
+        conversation = [m for m in state["messages"] if m["role"] in ("user", "assistant")]
+        reply = await context.llm.answer(context.toolbox, conversation, _emit)
+        engine = "llm" if reply is not None else "fallback"
+        answer = Answer(reply.text, reply.voice_ids, reply.proposal_ids) if reply is not None else None
+    if answer is None:
+        answer = await offline_answer(context.toolbox, plain)
     _emit({"type": "answer", "text": answer.text, "voice_ids": answer.voice_ids, "proposal_ids": answer.proposal_ids,
-           "intent": plain["intent"]})
+           "intent": plain["intent"], "engine": engine})
     return {"messages": [{"role": "assistant", "content": answer.text, "voice_ids": answer.voice_ids,
                           "proposal_ids": answer.proposal_ids}]}
+
+
+async def offline_answer(toolbox: Toolbox, plain: dict[str, Any]) -> Answer:
+    handler = HANDLERS.get(plain["intent"] or "")
+    if handler is None:
+        return unsupported()
+    _emit({"type": "step", "name": "查询数据", "detail": {"intent": plain["intent"]}})
+    return await handler(toolbox, _slots_from(plain["slots"]), plain.get("latest_week"))
 
 
 # ---------------------------------------------------------------- answers per question type

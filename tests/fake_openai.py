@@ -50,7 +50,7 @@ class FakeRequest:
     body: dict[str, Any]
 
     def message(self, role: str) -> str:
-        return "\n".join(m["content"] for m in self.body.get("messages", []) if m.get("role") == role)
+        return "\n".join(m.get("content") or "" for m in self.body.get("messages", []) if m.get("role") == role)
 
     @property
     def system(self) -> str:
@@ -142,23 +142,31 @@ class FakeLLM:
         if behaviour == "malformed":
             content = '这不是JSON {"items": [ {"voice_id": '
         else:
-            content = json.dumps(_reshape(behaviour, self.responder(request)), ensure_ascii=False)
+            payload = self.responder(request)
+            if isinstance(payload, dict) and "tool_calls" in payload:  # a tool-calling model's turn
+                return 200, self._completion(request, None, usage=True, tool_calls=payload["tool_calls"])
+            content = json.dumps(_reshape(behaviour, payload), ensure_ascii=False)
             if behaviour == "fenced":
                 content = f"```json\n{content}\n```"
         return 200, self._completion(request, content, usage=behaviour != "no_usage")
 
-    def _completion(self, request: FakeRequest, content: str, usage: bool) -> dict[str, Any]:
+    def _completion(self, request: FakeRequest, content: str | None, usage: bool,
+                    tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if tool_calls:
+            message["tool_calls"] = [{"id": f"call_{i}", "type": "function", "function": call}
+                                     for i, call in enumerate(tool_calls)]
         body: dict[str, Any] = {
             "id": f"chatcmpl-fake-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
             "model": request.body.get("model", "fake"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                         "finish_reason": "stop", "logprobs": None}]}
+            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if tool_calls else "stop",
+                         "logprobs": None}]}
         if usage:
             prompt, completion = self.prompt_tokens, self.completion_tokens
             if self.estimate_tokens:
                 # About 1.5 characters per token for Chinese text in common BPE vocabularies: an estimate.
-                prompt = math.ceil(sum(len(m["content"]) for m in request.body.get("messages", [])) / 1.5)
-                completion = math.ceil(len(content) / 1.5)
+                prompt = math.ceil(sum(len(m.get("content") or "") for m in request.body.get("messages", [])) / 1.5)
+                completion = math.ceil(len(content or "") / 1.5)
             body["usage"] = {"prompt_tokens": prompt, "completion_tokens": completion,
                              "total_tokens": prompt + completion}
         return body

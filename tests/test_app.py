@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from app import create_app
 from tests.conftest import copy_of_kb, write_jsonl
+from tests.fake_openai import FakeRequest
 from tests.test_weekly_run import rows
 from voc.config import Settings
 from voc.ingest import Ingestor
@@ -183,3 +184,41 @@ def test_serve_refuses_to_bind_beyond_loopback_without_a_token(monkeypatch: pyte
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 2 and "bearer token" in result.output
+
+
+def chat_model(request: FakeRequest) -> dict:
+    """A scripted tool-calling model: first it asks for the week's rising problems, then it answers
+    from the tool result, citing one real voice id and one it made up."""
+    last = request.body["messages"][-1]
+    if last["role"] == "user":
+        arguments = json.dumps({"week": WEEK, "rising_only": True})
+        return {"tool_calls": [{"name": "proposals__list_problems", "arguments": arguments}]}
+    problems = json.loads(last["content"])["items"]
+    first = problems[0]
+    return {"text": f"{first['label']}在上升：本周{first['current_count']}条。",
+            "voice_ids": [first["representative_voice_ids"][0], "invented-1"], "proposal_ids": []}
+
+
+def test_llm_engine_chat_calls_read_only_tools_and_cites_only_what_they_returned(client: TestClient, fake_llm,
+                                                                                 settings: Settings) -> None:
+    fake_llm.responder = chat_model
+    llm_settings = settings.model_copy(update={"llm_base_url": fake_llm.base_url, "llm_model": "scripted",
+                                               "llm_max_retries": 0})
+    with TestClient(create_app(llm_settings)) as llm_client:
+        body = {"message": "本周哪些问题在上升？", "engine": "llm"}
+        with llm_client.stream("POST", "/api/chat", json=body) as response:
+            stream = [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: ")]
+        answer = answer_of(stream)
+        assert answer["engine"] == "llm" and "在上升" in answer["text"]
+        assert "invented-1" not in answer["voice_ids"] and len(answer["voice_ids"]) == 1
+        assert ("proposals", "list_problems") in {(e["server"], e["tool"]) for e in stream if e["type"] == "tool"}
+        offered = {t["function"]["name"] for t in fake_llm.requests[0].body["tools"]}
+        assert "proposals__list_problems" in offered and "tickets__search_voices" in offered
+        assert not offered & {"proposals__update_proposal", "proposals__register_run", "cases__record_case",
+                              "proposals__verify_proposal"}
+        fake_llm.script(["good", "malformed"])
+        with llm_client.stream("POST", "/api/chat", json=body) as response:
+            fallback = [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: ")]
+        assert answer_of(fallback)["engine"] == "fallback" and "较上周显著上升" in answer_of(fallback)["text"]
+    unconfigured = client.post("/api/chat", json={"message": "你好", "engine": "llm"})
+    assert unconfigured.status_code == 422 and "not configured" in unconfigured.json()["error"]

@@ -6,7 +6,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
@@ -25,6 +25,7 @@ class ChatRequest(BaseModel):
     message: str = Field(min_length=1, max_length=2000, description="The analyst's question, in Chinese.")
     session_id: str | None = Field(default=None, pattern=SESSION.pattern,
                                    description="Continue a conversation; a new one is started when omitted.")
+    engine: Literal["offline", "llm"] = Field(default="offline", description="llm needs VOC_LLM_BASE_URL/MODEL.")
 
 
 class ChatMessage(BaseModel):
@@ -38,12 +39,13 @@ def _sse(event: dict[str, Any]) -> str:
     return f"data: {json.dumps(event, ensure_ascii=False, default=str)}\n\n"
 
 
-async def stream_answer(services: Services, session_id: str, message: str) -> AsyncIterator[str]:
+async def stream_answer(services: Services, session_id: str, message: str, engine: str) -> AsyncIterator[str]:
     yield _sse({"type": "session", "session_id": session_id})
     config: RunnableConfig = {"configurable": {"thread_id": f"chat-{session_id}"}}
+    question = {"messages": [{"role": "user", "content": message}], "engine": engine}
     try:
-        async for event in services.chat.astream({"messages": [{"role": "user", "content": message}]}, config,
-                                                 stream_mode="custom", context=ChatContext(services.toolbox)):
+        async for event in services.chat.astream(question, config, stream_mode="custom",
+                                                 context=ChatContext(services.toolbox, services.chat_llm)):
             yield _sse(event)
     except Exception as exc:  # the stream is already open: report the error as an event
         yield _sse({"type": "error", "message": f"{type(exc).__name__}: {exc}"})
@@ -55,8 +57,11 @@ async def stream_answer(services: Services, session_id: str, message: str) -> As
 async def chat(body: ChatRequest, services: ServicesDep) -> StreamingResponse:
     """Ask a question. Events: `session`, then `step` / `tool` as they happen, then `answer` (text,
     voice_ids, proposal_ids), then `done`."""
+    if body.engine == "llm" and services.chat_llm is None:
+        raise HTTPException(422, "the LLM engine is not configured: set VOC_LLM_BASE_URL and VOC_LLM_MODEL")
     session_id = body.session_id or uuid.uuid4().hex
-    return StreamingResponse(stream_answer(services, session_id, body.message), media_type="text/event-stream",
+    return StreamingResponse(stream_answer(services, session_id, body.message, body.engine),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 

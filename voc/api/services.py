@@ -12,6 +12,7 @@ from typing import Any, Literal
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel
 
+from agents.chat_llm import ChatLLM
 from agents.toolbox import Toolbox
 from voc.config import Settings
 from voc.periods import Period
@@ -37,6 +38,7 @@ class Services:
     store: Store
     toolbox: Toolbox
     chat: CompiledStateGraph[Any, Any, Any, Any]
+    chat_llm: ChatLLM | None = None
     runs: dict[str, RunJob] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 

@@ -30,6 +30,7 @@ from voc.embeddings import EmbeddingCache
 from voc.ingest import Ingestor
 from voc.knowledge_base import KnowledgeBase
 from voc.models import LOCAL_TZ
+from voc.reviews import Correction, ReviewDesk
 from voc.storage import Store
 
 THRESHOLDS = DATASETS_DIR.parent / "thresholds.yaml"
@@ -58,7 +59,8 @@ def ingest(settings: Settings, dataset: Dataset) -> dict[str, Any]:
     return {"rows": report.rows, "stored": report.stored, "duplicate": report.duplicate, "rejected": report.rejected}
 
 
-async def evaluate(dataset: Dataset, engine: str, out_dir: Path, base: Settings) -> dict[str, Any]:
+async def evaluate(dataset: Dataset, engine: str, out_dir: Path, base: Settings,
+                   review: bool = False) -> dict[str, Any]:
     if dataset.current is None:
         raise ValueError(f"dataset {dataset.name} has no dated voices")
     settings = eval_settings(base, dataset)
@@ -88,9 +90,50 @@ async def evaluate(dataset: Dataset, engine: str, out_dir: Path, base: Settings)
         card["analysis"] |= analysis_scores(dataset.issues, gold, predicted, clusters)
         card["application"] = application_scores(dataset.issues, gold, predicted, clusters, proposals,
                                                  summary["period"]["label"], lambda c: kb.get_case(c) is not None)
+    if review:
+        card["review"] = await review_effect(settings, dataset, engine, out_dir, predicted)
     card["gate"] = check_gate(card, engine)
     write_scorecard(card, out_dir)
     return card
+
+
+REVIEWER = "eval-analyst"
+
+
+async def review_effect(settings: Settings, dataset: Dataset, engine: str, out_dir: Path,
+                        before: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """自动初筛 + 人工复核, measured: run the week before, let an analyst (the gold labels) correct
+    the voices it flagged for review, then run the current week again. The current week's voices
+    are never corrected, so any change there comes from the corrections as labelled examples."""
+    assert dataset.current is not None
+    previous = dataset.current.previous()
+    last_week, _ = await run_and_write(settings, out_dir / "review-previous", period=previous, engine=engine,
+                                       run_id=f"{out_dir.name}-review-previous")
+    flagged = [v for v in _jsonl(last_week / "voices.jsonl") if v["needs_review"]]
+    kb = KnowledgeBase(settings)
+    desk = ReviewDesk(kb.store, kb.matrix, kb.taxonomy)
+    corrected = 0
+    for voice in flagged:
+        label = dataset.labels.get(voice["id"], {})
+        fields = {"owner_department": label.get("owner"), "tag": label.get("tag"),
+                  "sentiment": label.get("sentiment")}
+        if any(fields.values()):
+            desk.correct(voice["id"], Correction(**fields), REVIEWER, "gold label")
+            corrected += 1
+    run_dir, _ = await run_and_write(settings, out_dir / "review-current", period=dataset.current, engine=engine,
+                                     run_id=f"{out_dir.name}-review-current")
+    after = {v["id"]: v for v in _jsonl(run_dir / "voices.jsonl")}
+    gold = {i: label for i, label in dataset.labels.items() if i in after}
+    return {"previous_week": previous.label, "flagged": len(flagged), "corrected": corrected,
+            "without": _review_scores(gold, before), "with": _review_scores(gold, after)}
+
+
+def _review_scores(gold: dict[str, dict[str, Any]], predicted: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    attribution, tracing = attribution_scores(gold, predicted), tracing_scores(gold, predicted)
+    return {"owner_accuracy": attribution["owner_accuracy"], "tag_accuracy": tracing["tag"]["accuracy"],
+            "dimension_accuracy": tracing["dimension"]["accuracy"],
+            "sentiment_accuracy": tracing["sentiment"]["accuracy"],
+            "needs_review_rate": attribution["needs_review_rate"]}
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
@@ -229,6 +272,13 @@ def render_markdown(card: dict[str, Any]) -> str:
                   f"{_fmt(p['owner_correct'])}",
                   f"- evidence valid {_fmt(p['evidence_valid'])}; cited cases exist {_fmt(p['cited_cases_exist'])}; "
                   f"grounded {_fmt(p['grounded'])}"]
+    if "review" in card:
+        r = card["review"]
+        lines += ["", "## With the review queue (自动初筛 + 人工复核)", "",
+                  f"- {r['corrected']} of {r['flagged']} voices flagged in {r['previous_week']} corrected by the "
+                  "analyst (gold labels); this week's voices are not corrected", "",
+                  "| measure (this week) | without | with |", "|---|---|---|"]
+        lines += [f"| {k} | {_fmt(r['without'][k])} | {_fmt(r['with'][k])} |" for k in r["without"]]
     c, g = card["cost"], card["gate"]
     lines += ["", "## Cost", "", f"- wall {c['wall_seconds']} s; LLM per 1,000 voices {c['llm_per_1000_voices']}",
               "", "## Gate", "", f"- {'passed' if g['passed'] else 'FAILED'} ({g['checked']} thresholds)"]

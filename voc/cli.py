@@ -247,6 +247,8 @@ def evaluate(
     engine: Annotated[str, typer.Option(help="offline (default) or llm.")] = "offline",
     out: Annotated[Path | None, typer.Option(help="Where scorecard.json/.md go (default DATA_DIR/eval/…).")] = None,
     gate: Annotated[bool, typer.Option(help="Exit 1 when a threshold of eval/thresholds.yaml is missed.")] = True,
+    with_review: Annotated[bool, typer.Option(help="Also measure accuracy with an analyst's corrections of the "
+                                              "previous week's review queue (two more runs).")] = False,
 ) -> None:
     """Measure every agent against gold labels beside the baselines; writes scorecard.json and scorecard.md."""
     import asyncio
@@ -263,7 +265,7 @@ def evaluate(
     target = out or settings.resolved_data_dir / "eval" / f"{data.name}-{engine}"
     with console.status(f"evaluating {data.name} with the {engine} engine"):
         try:
-            card = asyncio.run(run_evaluation(data, engine, target, settings))
+            card = asyncio.run(run_evaluation(data, engine, target, settings, review=with_review))
         except (RunError, ValueError) as exc:
             raise fail(str(exc)) from exc
     typer.echo((target / "scorecard.md").read_text(encoding="utf-8"))

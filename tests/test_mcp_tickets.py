@@ -45,7 +45,7 @@ async def test_tools_are_listed_read_only_with_descriptions(server) -> None:
     async with create_connected_server_and_client_session(server) as client:
         tools = (await client.list_tools()).tools
     assert {t.name for t in tools} == {"search_voices", "get_voice", "count_voices", "compare_periods",
-                                       "sample_voices"}
+                                       "sample_voices", "get_corrections"}
     for tool in tools:
         assert tool.annotations.readOnlyHint is True
         assert tool.description and tool.outputSchema

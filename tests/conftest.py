@@ -63,6 +63,15 @@ def copy_of_kb(loaded_kb: KnowledgeBase, folder: Path) -> Settings:
     return Settings(data_dir=folder)
 
 
+def kb_with_voices(loaded_kb: KnowledgeBase, folder: Path, rows: list[dict[str, object]]) -> Settings:
+    """`copy_of_kb` with these voices ingested into its own store."""
+    from voc.ingest import Ingestor
+
+    settings = copy_of_kb(loaded_kb, folder)
+    Ingestor(Store(settings.resolved_database_url), settings).ingest_file(write_jsonl(folder / "in.jsonl", rows))
+    return settings
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -10,23 +10,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import create_app
-from tests.conftest import copy_of_kb, write_jsonl
+from tests.conftest import kb_with_voices
 from tests.fake_openai import FakeRequest
 from tests.test_weekly_run import rows
 from voc.config import Settings
-from voc.ingest import Ingestor
 from voc.knowledge_base import KnowledgeBase
-from voc.storage import Store
 
 WEEK = "2026-W47"
 
 
 @pytest.fixture(scope="module")
 def settings(loaded_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    folder = tmp_path_factory.mktemp("app")
-    settings = copy_of_kb(loaded_kb, folder)
-    Ingestor(Store(settings.resolved_database_url), settings).ingest_file(write_jsonl(folder / "in.jsonl", rows()))
-    return settings
+    return kb_with_voices(loaded_kb, tmp_path_factory.mktemp("app"), rows())
 
 
 @pytest.fixture(scope="module")

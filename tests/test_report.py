@@ -17,10 +17,9 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from agents.runner import run_and_write
-from tests.conftest import copy_of_kb, write_jsonl
+from tests.conftest import kb_with_voices
 from tests.test_weekly_run import rows
 from voc.config import Settings, get_settings
-from voc.ingest import Ingestor
 from voc.knowledge_base import KnowledgeBase
 from voc.lifecycle import ProposalBook
 from voc.periods import parse_week
@@ -37,10 +36,7 @@ SECTIONS = ("headline", "funnel", "dimensions", "problems", "spikes", "owners", 
 @pytest.fixture(scope="module")
 def settings(loaded_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """A copy of the session's knowledge base with a store and runs of its own (the lifecycle changes here)."""
-    folder = tmp_path_factory.mktemp("report")
-    settings = copy_of_kb(loaded_kb, folder)
-    Ingestor(Store(settings.resolved_database_url), settings).ingest_file(write_jsonl(folder / "in.jsonl", rows()))
-    return settings
+    return kb_with_voices(loaded_kb, tmp_path_factory.mktemp("report"), rows())
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tests.conftest import copy_of_kb, write_jsonl
-from voc.ingest import Ingestor
+from tests.conftest import kb_with_voices
 from voc.knowledge_base import KnowledgeBase
 from voc.reviews import Correction, ReviewDesk, ReviewError
-from voc.storage import Store
 
 REVIEWED = "信用卡年费被重复扣收了两次，请尽快退回给我"
 PARAPHRASE = "信用卡年费又被重复扣了两次，赶紧退回给我"
@@ -20,11 +18,10 @@ OTHER = "网点排队两个小时都没办完业务"
 
 @pytest.fixture()
 def kb(loaded_kb: KnowledgeBase, tmp_path: Path) -> KnowledgeBase:
-    settings = copy_of_kb(loaded_kb, tmp_path / "data")
-    rows = [{"id": f"r{i}", "created_at": f"2026-11-1{i}T10:00:00", "channel": "电话客服", "business": "信用卡",
-             "customer_id": f"c{i}", "text": text} for i, text in enumerate((REVIEWED, PARAPHRASE, OTHER))]
-    Ingestor(Store(settings.resolved_database_url), settings).ingest_file(write_jsonl(tmp_path / "in.jsonl", rows))
-    return KnowledgeBase(settings)
+    rows: list[dict[str, object]] = [
+        {"id": f"r{i}", "created_at": f"2026-11-1{i}T10:00:00", "channel": "电话客服", "business": "信用卡",
+         "customer_id": f"c{i}", "text": text} for i, text in enumerate((REVIEWED, PARAPHRASE, OTHER))]
+    return KnowledgeBase(kb_with_voices(loaded_kb, tmp_path, rows))
 
 
 def test_corrections_are_checked_and_merged_per_field(kb: KnowledgeBase) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,6 +71,19 @@ def kb_with_voices(loaded_kb: KnowledgeBase, folder: Path, rows: list[dict[str, 
     settings = copy_of_kb(loaded_kb, folder)
     Ingestor(Store(settings.resolved_database_url), settings).ingest_file(write_jsonl(folder / "in.jsonl", rows))
     return settings
+
+
+def finish_run(client: Any, week: str, timeout: float = 600) -> dict[str, Any]:
+    """Start a run through the app's API (TestClient or httpx.Client) and wait until it is done."""
+    started = client.post("/api/runs", json={"week": week})
+    assert started.status_code == 202, started.text
+    run_id = started.json()["run_id"]
+    deadline = time.monotonic() + timeout
+    while (job := client.get(f"/api/runs/{run_id}").json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.5)
+    assert job["status"] == "done", job
+    return dict(job)
 
 
 def free_port() -> int:

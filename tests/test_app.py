@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import create_app
-from tests.conftest import kb_with_voices
+from tests.conftest import finish_run, kb_with_voices
 from tests.fake_openai import FakeRequest
 from tests.test_weekly_run import rows
 from voc.config import Settings
@@ -27,15 +27,7 @@ def settings(loaded_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture(scope="module")
 def client(settings: Settings):
     with TestClient(create_app(settings)) as client:
-        started = client.post("/api/runs", json={"week": WEEK})
-        assert started.status_code == 202, started.text
-        run_id = started.json()["run_id"]
-        deadline = time.monotonic() + 600
-        while (job := client.get(f"/api/runs/{run_id}").json())["status"] in ("queued", "running"):
-            assert time.monotonic() < deadline, job
-            time.sleep(0.5)
-        assert job["status"] == "done", job
-        client.run_id = run_id  # type: ignore[attr-defined]
+        client.run_id = finish_run(client, WEEK)["run_id"]  # type: ignore[attr-defined]
         yield client
 
 

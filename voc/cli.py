@@ -307,7 +307,7 @@ def serve(
     bind = host or settings.api_host
     if bind not in ("127.0.0.1", "localhost", "::1") and not settings.api_token:
         raise fail("binding beyond loopback needs a bearer token (VOC_API_TOKEN)")
-    from app import create_app
+    from voc.api.application import create_app
 
     uvicorn.run(create_app(settings), host=bind, port=port or settings.api_port, log_level="warning")
 

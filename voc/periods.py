@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, computed_field, model_validator
 
 _WEEK_RE = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.I)
 
@@ -30,6 +30,7 @@ class Period(BaseModel):
         """The period of the same length just before this one."""
         return Period(start=self.start - timedelta(days=self.days), end=self.start - timedelta(days=1))
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def label(self) -> str:
         year, week, weekday = self.start.isocalendar()

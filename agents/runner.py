@@ -31,8 +31,10 @@ class RunError(RuntimeError):
 
 
 @asynccontextmanager
-async def checkpointer_for(settings: Settings) -> AsyncIterator[BaseCheckpointSaver[Any]]:
-    """Postgres when the store is Postgres, otherwise a SQLite file in the data directory."""
+async def checkpointer_for(settings: Settings, filename: str = "checkpoints.sqlite") -> AsyncIterator[
+        BaseCheckpointSaver[Any]]:
+    """Postgres when the store is Postgres, otherwise a SQLite file in the data directory (one file per
+    use: chat turns must not queue behind a weekly run's large checkpoints on one SQLite lock)."""
     url = settings.resolved_database_url
     if url.startswith("postgresql"):
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
@@ -44,7 +46,7 @@ async def checkpointer_for(settings: Settings) -> AsyncIterator[BaseCheckpointSa
         from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
         settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
-        async with AsyncSqliteSaver.from_conn_string(str(settings.resolved_data_dir / "checkpoints.sqlite")) as saver:
+        async with AsyncSqliteSaver.from_conn_string(str(settings.resolved_data_dir / filename)) as saver:
             yield saver
 
 

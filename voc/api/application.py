@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.ensure_dirs()
-        async with checkpointer_for(settings) as saver, open_toolbox(settings) as toolbox:
+        async with checkpointer_for(settings, "chat.sqlite") as saver, open_toolbox(settings) as toolbox:
             llm = ChatLLM(settings) if settings.llm_base_url and settings.llm_model else None
             app.state.services = Services(settings=settings, store=Store(settings.resolved_database_url),
                                           toolbox=toolbox, chat=build_chat_graph().compile(checkpointer=saver),

@@ -13,6 +13,7 @@ from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel
 
 from agents.chat_llm import ChatLLM
+from agents.runner import new_run_id
 from agents.toolbox import Toolbox
 from voc.config import Settings
 from voc.periods import Period
@@ -43,7 +44,7 @@ class Services:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def start_run(self, period: Period, engine: str) -> RunJob:
-        run_id = f"{period.label}-{engine}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        run_id = f"{new_run_id(period, engine)}-{uuid.uuid4().hex[:6]}"  # runs started the same second differ
         job = RunJob(run_id=run_id, period=period, engine=engine, started_at=datetime.now(UTC))
         self.runs[run_id] = job
         task = asyncio.create_task(self._execute(job))

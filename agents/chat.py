@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import operator
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, TypedDict
 
@@ -22,7 +22,6 @@ from langgraph.runtime import Runtime
 from agents.chat_intents import Slots, Understanding, supported_questions, understand
 from agents.chat_llm import ChatLLM
 from agents.toolbox import Toolbox
-from voc.periods import Period
 from voc.pii import mask_text
 
 QUOTE_CHARS = 60
@@ -61,26 +60,6 @@ async def traced(toolbox: Toolbox, server: str, tool: str, **arguments: Any) -> 
     return await toolbox.call(server, tool, **arguments)
 
 
-# ---------------------------------------------------------------- understanding (JSON-plain state)
-
-def _slots_json(slots: Slots) -> dict[str, Any]:
-    plain = asdict(slots)
-    plain["period"] = slots.period.model_dump(mode="json") if slots.period else None
-    for key in ("business", "segment"):
-        plain[key] = plain[key].value if plain[key] else None
-    return plain
-
-
-def _slots_from(plain: dict[str, Any]) -> Slots:
-    from voc.models import Business, Segment
-
-    return Slots(period=Period.model_validate(plain["period"]) if plain.get("period") else None,
-                 period_words=plain.get("period_words", ""), owner=plain.get("owner"),
-                 business=Business(plain["business"]) if plain.get("business") else None,
-                 segment=Segment(plain["segment"]) if plain.get("segment") else None,
-                 problem=list(plain.get("problem", [])))
-
-
 async def latest_week(toolbox: Toolbox) -> str | None:
     counts = await traced(toolbox, "tickets", "count_voices", group_by="week", date_from="2000-01-01",
                           date_to=date.today().isoformat())
@@ -93,9 +72,11 @@ async def understand_node(state: ChatState, runtime: Runtime[ChatContext]) -> di
     matrix = await traced(toolbox, "knowledge", "get_service_matrix")
     week = await latest_week(toolbox)
     earlier = state.get("understanding")
-    previous = Understanding(earlier["intent"], earlier["score"], _slots_from(earlier["slots"])) if earlier else None
+    previous = Understanding(earlier["intent"], earlier["score"], Slots.model_validate(earlier["slots"])) \
+        if earlier else None
     result = understand(message, [d["name"] for d in matrix["departments"]], week, previous)
-    plain = {"intent": result.intent, "score": result.score, "slots": _slots_json(result.slots), "latest_week": week}
+    plain = {"intent": result.intent, "score": result.score, "slots": result.slots.model_dump(mode="json"),
+             "latest_week": week}
     _emit({"type": "step", "name": "理解问题", "detail": plain})
     return {"understanding": plain}
 
@@ -122,7 +103,7 @@ async def offline_answer(toolbox: Toolbox, plain: dict[str, Any]) -> Answer:
     if handler is None:
         return unsupported()
     _emit({"type": "step", "name": "查询数据", "detail": {"intent": plain["intent"]}})
-    return await handler(toolbox, _slots_from(plain["slots"]), plain.get("latest_week"))
+    return await handler(toolbox, Slots.model_validate(plain["slots"]), plain.get("latest_week"))
 
 
 # ---------------------------------------------------------------- answers per question type

@@ -8,12 +8,13 @@ question that matches nothing well enough is answered honestly as unsupported.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
 
 import jieba
 import numpy as np
+from pydantic import BaseModel, Field
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from voc.models import Business, Segment
@@ -75,14 +76,13 @@ FILLER = ("给我看", "给我", "看看", "帮我", "找几条", "找", "展示
 _WEEK = re.compile(r"(\d{4})\s*[-年]?\s*W?第?\s*(\d{1,2})\s*周|(\d{4}-W\d{1,2})", re.I)
 
 
-@dataclass(frozen=True)
-class Slots:
+class Slots(BaseModel, frozen=True):
     period: Period | None = None
     period_words: str = ""
     owner: str | None = None
     business: Business | None = None
     segment: Segment | None = None
-    problem: list[str] = field(default_factory=list)
+    problem: list[str] = Field(default_factory=list)
 
     def merged_over(self, earlier: Slots) -> Slots:
         """A follow-up keeps what the earlier question said unless it says otherwise."""
@@ -197,7 +197,7 @@ def understand(message: str, departments: list[str], latest_week: str | None,
     if earlier is not None and earlier.intent is not None:
         slots = slots.merged_over(earlier.slots) if intent in (None, earlier.intent) else slots
         if intent is None and (period or owner or business or segment or slots.problem):
-            return Understanding(earlier.intent, score, replace(slots))  # a follow-up: "那上周呢？"
+            return Understanding(earlier.intent, score, slots)  # a follow-up: "那上周呢？"
     return Understanding(intent, score, slots)
 
 

@@ -31,8 +31,8 @@ def client(settings: Settings):
         yield client
 
 
-def events(client: TestClient, message: str, session_id: str | None = None) -> list[dict]:
-    body = {"message": message} | ({"session_id": session_id} if session_id else {})
+def events(client: TestClient, message: str, session_id: str | None = None, engine: str = "offline") -> list[dict]:
+    body = {"message": message, "engine": engine} | ({"session_id": session_id} if session_id else {})
     with client.stream("POST", "/api/chat", json=body) as response:
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
         lines = [line for line in response.iter_lines() if line.startswith("data: ")]
@@ -192,9 +192,7 @@ def test_llm_engine_chat_calls_read_only_tools_and_cites_only_what_they_returned
     llm_settings = settings.model_copy(update={"llm_base_url": fake_llm.base_url, "llm_model": "scripted",
                                                "llm_max_retries": 0})
     with TestClient(create_app(llm_settings)) as llm_client:
-        body = {"message": "本周哪些问题在上升？", "engine": "llm"}
-        with llm_client.stream("POST", "/api/chat", json=body) as response:
-            stream = [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: ")]
+        stream = events(llm_client, "本周哪些问题在上升？", engine="llm")
         answer = answer_of(stream)
         assert answer["engine"] == "llm" and "在上升" in answer["text"]
         assert "invented-1" not in answer["voice_ids"] and len(answer["voice_ids"]) == 1
@@ -204,8 +202,7 @@ def test_llm_engine_chat_calls_read_only_tools_and_cites_only_what_they_returned
         assert not offered & {"proposals__update_proposal", "proposals__register_run", "cases__record_case",
                               "proposals__verify_proposal"}
         fake_llm.script(["good", "malformed"])
-        with llm_client.stream("POST", "/api/chat", json=body) as response:
-            fallback = [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: ")]
+        fallback = events(llm_client, "本周哪些问题在上升？", engine="llm")
         assert answer_of(fallback)["engine"] == "fallback" and "较上周显著上升" in answer_of(fallback)["text"]
     unconfigured = client.post("/api/chat", json={"message": "你好", "engine": "llm"})
     assert unconfigured.status_code == 422 and "not configured" in unconfigured.json()["error"]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -51,7 +52,10 @@ async def checkpointer_for(settings: Settings, filename: str = "checkpoints.sqli
 
 
 def new_run_id(period: Period, engine: str) -> str:
-    return f"{period.label}-{engine}-{datetime.now(LOCAL_TZ).strftime('%Y%m%dT%H%M%S')}"
+    """Readable and unique: two runs of one week started in the same second (two terminals, the
+    app and a cron job) differ by their random tail, so they never share a folder or a thread."""
+    stamp = datetime.now(LOCAL_TZ).strftime("%Y%m%dT%H%M%S")
+    return f"{period.label.replace('~', '_')}-{engine}-{stamp}-{secrets.token_hex(3)}"
 
 
 def initial_state(run_id: str, period: Period, engine: str) -> RunState:

@@ -53,9 +53,12 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 def security_for(host: str) -> TransportSecuritySettings:
     """DNS-rebinding protection on loopback; any Host when deliberately bound elsewhere."""
-    if host in ("127.0.0.1", "localhost", "::1"):
+    if host in LOOPBACK:
         return TransportSecuritySettings(
             enable_dns_rebinding_protection=True,
             allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
@@ -71,6 +74,10 @@ def run(server: FastMCP, transport: Transport, host: str, port: int, token: str 
         return
     import uvicorn
 
+    if host not in LOOPBACK and not token:
+        # The writing tools (register_run, update_proposal, record_case, …) must never be reachable
+        # from the network without a token: refused here too, not only by `voc mcp`.
+        raise ValueError("binding beyond loopback needs a bearer token (--token or VOC_MCP_TOKEN)")
     server.settings.host, server.settings.port = host, port
     server.settings.transport_security = security_for(host)
     app: ASGIApp = server.streamable_http_app()

@@ -11,7 +11,9 @@ from pydantic import BaseModel, Field
 
 from mcp_servers.common import READ_ONLY, WRITES
 from voc.config import Settings, get_settings
+from voc.knowledge import load_service_matrix
 from voc.lifecycle import Effect, LifecycleError, ProposalBook, ProposalView, Status
+from voc.registration import check_registration
 from voc.run_outputs import latest_run_dir, load_run
 from voc.storage import Store
 
@@ -44,6 +46,9 @@ def create_server(settings: Settings | None = None) -> FastMCP:
     server = FastMCP("proposals", log_level="WARNING",
                      instructions="Improvement proposals tracked across weeks: 待认领 → 整改中 → 已完成 → "
                      "已验证 / 未达标, with who changed what and when, due dates and before/after effect.")
+
+    def owners() -> set[str]:
+        return set(load_service_matrix(settings.service_matrix_path).department_names())
 
     def guarded(action: Any) -> Any:
         try:
@@ -99,8 +104,11 @@ def create_server(settings: Settings | None = None) -> FastMCP:
                           volumes: dict[str, int]) -> Registered:
         """Record a weekly run: new proposals as 待认领, recurring ones as a recurrence, and the
         week's negative voices per owner|tag for effect evaluation. Safe to repeat."""
-        counts = book.register(run_id, week, proposals, clusters)
-        stored = book.record_volumes(run_id, week, volumes)
+        def register() -> tuple[dict[str, int], int]:
+            check_registration(proposals, clusters, volumes, owners())
+            return book.register(run_id, week, proposals, clusters), book.record_volumes(run_id, week, volumes)
+
+        counts, stored = guarded(register)
         return Registered(created=counts["created"], recurred=counts["recurred"], volumes=stored)
 
     @server.tool(name="update_proposal", annotations=WRITES)

@@ -7,11 +7,13 @@ import os
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.fake_openai import fake_llm_fixture  # noqa: F401  (registers the `fake_llm` fixture)
 from voc.config import Settings
@@ -118,3 +120,17 @@ def postgres_url() -> str:
     if not url:
         pytest.skip("VOC_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped (set it to run them)")
     return url
+
+
+@pytest.fixture
+def pg_settings(postgres_url: str, tmp_path: Path) -> Iterator[Settings]:
+    schema = f"voc_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(postgres_url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in postgres_url else "?"
+    url = f"{postgres_url}{separator}options=-csearch_path%3D{schema}"
+    yield Settings(data_dir=tmp_path / "data", database_url=url)
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()

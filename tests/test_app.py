@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app import create_app
@@ -19,6 +20,12 @@ from voc.knowledge_base import KnowledgeBase
 WEEK = "2026-W47"
 
 
+def local_client(app: FastAPI) -> TestClient:
+    """A test client that looks like a browser on this machine (loopback client, server and Host): the
+    app refuses /api off loopback without a token, and Host names it does not know."""
+    return TestClient(app, base_url="http://127.0.0.1:8080", client=("127.0.0.1", 50000))
+
+
 @pytest.fixture(scope="module")
 def settings(loaded_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return kb_with_voices(loaded_kb, tmp_path_factory.mktemp("app"), rows())
@@ -26,7 +33,7 @@ def settings(loaded_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture(scope="module")
 def client(settings: Settings):
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         client.run_id = finish_run(client, WEEK)["run_id"]  # type: ignore[attr-defined]
         yield client
 
@@ -152,7 +159,7 @@ def test_guards_size_and_token(settings: Settings, client: TestClient) -> None:
     assert huge.status_code == 413
     assert client.post("/api/chat", json={"message": ""}).status_code == 422
     guarded = create_app(settings.model_copy(update={"api_token": "s3cret"}))
-    with TestClient(guarded) as locked:
+    with local_client(guarded) as locked:
         assert locked.get("/api/proposals").status_code == 401
         assert locked.get("/api/proposals", headers={"Authorization": "Bearer s3cret"}).status_code == 200
 
@@ -191,7 +198,7 @@ def test_llm_engine_chat_calls_read_only_tools_and_cites_only_what_they_returned
     fake_llm.responder = chat_model
     llm_settings = settings.model_copy(update={"llm_base_url": fake_llm.base_url, "llm_model": "scripted",
                                                "llm_max_retries": 0})
-    with TestClient(create_app(llm_settings)) as llm_client:
+    with local_client(create_app(llm_settings)) as llm_client:
         stream = events(llm_client, "本周哪些问题在上升？", engine="llm")
         answer = answer_of(stream)
         assert answer["engine"] == "llm" and "在上升" in answer["text"]

@@ -40,7 +40,7 @@ def test_kb_check(runner: CliRunner) -> None:
 def test_ingest_missing_file_is_a_clear_error(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(app, ["ingest", str(tmp_path / "nope.csv")])
     assert result.exit_code == 2, result.output
-    assert "no such file" in " ".join(result.output.split()), result.output
+    assert "文件不存在" in "".join(result.output.split()), result.output
 
 
 def test_mcp_refuses_unknown_server_and_open_binding_without_token(runner: CliRunner) -> None:

@@ -50,7 +50,7 @@ def test_bank_csv_in_any_encoding_maps_masks_and_rejects(settings, store, tmp_pa
     assert rows["T002"].text == "[姓名]投诉年费被扣了两次，电话[手机号]"
     assert rows["T002"].customer_id.startswith("CUST-")
     reject = json.loads(Path(report.rejects_path).read_text(encoding="utf-8").splitlines()[0])
-    assert reject["row"] == 3 and "created_at" in reject["reason"] and reject["file"].endswith("export.csv")
+    assert reject["row"] == 3 and "受理时间" in reject["reason"] and reject["file"].endswith("export.csv")
 
 
 def test_custom_column_map_file(settings, store, tmp_path) -> None:
@@ -65,7 +65,7 @@ def test_custom_column_map_file(settings, store, tmp_path) -> None:
 def test_column_map_onto_unknown_field_is_a_clear_error(tmp_path) -> None:
     mapping = tmp_path / "bad.yaml"
     mapping.write_text("columns:\n  单号: ticket\n", encoding="utf-8")
-    with pytest.raises(IngestError, match="unknown fields"):
+    with pytest.raises(IngestError, match="未知字段"):
         ColumnMap.load(mapping)
 
 
@@ -74,7 +74,8 @@ def test_xlsx(settings, store, tmp_path) -> None:
     sheet = book.active
     sheet.append(BANK_HEADERS)
     sheet.append(["X9", datetime(2026, 11, 19, 14, 0), "在线", None, None, "手机银行", "APP闪退", None])
-    sheet.append([None] * len(BANK_HEADERS))
+    sheet.append([None] * len(BANK_HEADERS))  # a blank row in a workbook is formatting, not a row
+    sheet.append(["X10", datetime(2026, 11, 19, 15, 0), "在线", None, None, "手机银行", None, None])
     book.save(tmp_path / "export.xlsx")
     report = ingest(settings, store, tmp_path / "export.xlsx")
     assert (report.stored, report.rejected) == (1, 1)
@@ -90,7 +91,7 @@ def test_counts_add_up_and_reingest_stores_nothing_new(settings, store, tmp_path
          "text": "验证码一直收不到！！"},
         {"id": "c", "created_at": "2026-11-25T11:00:00", "channel": "在线客服", "customer_id": "13800000001",
          "text": "验证码一直收不到"},
-        {"id": "d", "created_at": "2026-11-17T09:00:00", "channel": "不存在的渠道", "text": "x"},
+        {"id": "d", "created_at": "2026-11-17T09:00:00", "channel": "不存在的渠道", "text": "x"},  # kept as 其他渠道
         {"id": "e", "created_at": "2026-11-17T09:00:00", "channel": "电话客服", "text": "   "},
         {"id": "f", "channel": "电话客服", "text": "没有时间"},
     ]
@@ -99,15 +100,16 @@ def test_counts_add_up_and_reingest_stores_nothing_new(settings, store, tmp_path
         handle.write("{not json\n")
     first = ingest(settings, store, path)
     assert first.balanced and first.rows == 7
-    assert (first.stored, first.linked, first.rejected) == (2, 1, 4)
+    assert (first.stored, first.linked, first.rejected) == (3, 1, 3)
     linked = {r.id: r.duplicate_of for r in stored_rows(store)}
-    assert linked == {"a": None, "b": "a", "c": None}  # c is outside the 72 h window
+    assert linked == {"a": None, "b": "a", "c": None, "d": None}  # c is outside the 72 h window
+    assert store.get_voice("d").metadata == {"原始渠道": "不存在的渠道"} and first.warnings == {"未知渠道": 1}
     rejects = [json.loads(line) for line in Path(first.rejects_path).read_text(encoding="utf-8").splitlines()]
-    assert [r["row"] for r in rejects] == [4, 5, 6, 7]
-    assert rejects[3]["raw"] == "{not json"
+    assert [r["row"] for r in rejects] == [5, 6, 7]
+    assert rejects[2]["raw"] == "{not json"
     second = ingest(settings, store, path)
-    assert second.balanced and (second.stored, second.already_stored, second.rejected) == (0, 3, 4)
-    assert len(stored_rows(store)) == 3
+    assert second.balanced and (second.stored, second.already_stored, second.rejected) == (0, 4, 3)
+    assert len(stored_rows(store)) == 4
 
 
 def test_same_id_with_different_text_is_rejected_not_overwritten(settings, store, tmp_path) -> None:
@@ -161,8 +163,8 @@ def test_unmasked_only_when_explicitly_allowed(tmp_path) -> None:
 
 
 def test_unreadable_files_are_clear_errors(settings, store, tmp_path) -> None:
-    with pytest.raises(IngestError, match="no such file"):
+    with pytest.raises(IngestError, match="文件不存在"):
         ingest(settings, store, tmp_path / "missing.csv")
     (tmp_path / "data.parquet").write_bytes(b"x")
-    with pytest.raises(IngestError, match="unsupported file type"):
+    with pytest.raises(IngestError, match="不支持的文件类型"):
         ingest(settings, store, tmp_path / "data.parquet")

@@ -155,6 +155,47 @@ async def test_proposals_server_round_trip(tmp_path: Path) -> None:
         assert [p["proposal_id"] for p in listed.structuredContent["items"]] == ["PR-2026-W40-001"]
 
 
+@pytest.mark.parametrize(("change", "message"), [
+    ({"owner_department": "不存在的部门"}, "不在服务矩阵中"),
+    ({"priority": "P0"}, "不符合输出约定"),
+    ({"problem": "<script>alert(1)</script>验证码收不到"}, "不符合输出约定"),
+    ({"short_term_measures": ['<img src=x onerror="alert(1)">']}, "不符合输出约定"),
+    ({"cluster_id": "C999"}, "不在本次运行的问题中"),
+    ({"proposal_id": "../../etc/passwd"}, "不符合输出约定"),
+])
+async def test_register_run_refuses_what_the_contract_and_matrix_do_not_allow(tmp_path: Path, change: dict,
+                                                                              message: str) -> None:
+    server = proposals_server.create_server(Settings(data_dir=tmp_path))
+    async with create_connected_server_and_client_session(server) as client:
+        result = await client.call_tool("register_run", {
+            "run_id": "r1", "week": "2026-W40", "proposals": [proposal() | change], "clusters": [cluster()],
+            "volumes": {f"{OWNER}|{TAG}": 20}})
+        assert result.isError and message in result.content[0].text
+        listed = await client.call_tool("list_proposals", {})
+        assert listed.structuredContent["items"] == []
+
+
+async def test_register_run_never_wipes_a_weeks_volumes(tmp_path: Path) -> None:
+    server = proposals_server.create_server(Settings(data_dir=tmp_path))
+    book = ProposalBook(Store(Settings(data_dir=tmp_path).resolved_database_url))
+    plant_series(book, {"2026-W40": 20})
+    async with create_connected_server_and_client_session(server) as client:
+        wipe = await client.call_tool("register_run", {"run_id": "evil", "week": "2026-W40", "proposals": [],
+                                                       "clusters": [], "volumes": {}})
+        assert wipe.isError and "不会清除" in wipe.content[0].text
+        bad_key = await client.call_tool("register_run", {"run_id": "evil", "week": "2026-W40", "proposals": [],
+                                                          "clusters": [], "volumes": {"某部门|x": 1}})
+        assert bad_key.isError
+    # A later run of the week that no longer sees a problem records 0 for it, not a deletion.
+    book.record_volumes("run-2", "2026-W40", {f"{OWNER}|{TAG}": 7})
+    with book.store.session() as session:
+        from sqlalchemy import select
+
+        from voc.storage import ProblemVolumeRow
+        rows = {r.tag: r.negatives for r in session.scalars(select(ProblemVolumeRow))}
+    assert rows == {TAG: 7, "其他>其他>其他": 0}
+
+
 def test_a_verified_proposal_becomes_a_case_through_the_cases_server(loaded_kb, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner

@@ -57,3 +57,14 @@ async def test_http_refuses_a_missing_token(http_cases_server: str) -> None:
     async with httpx.AsyncClient(timeout=10) as http:
         response = await http.post(http_cases_server, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
     assert response.status_code == 401
+
+
+def test_no_transport_beyond_loopback_without_a_token(tmp_path: Path) -> None:
+    """The guard lives where the server starts, not only in `voc mcp`: the writing tools never
+    reach the network unauthenticated."""
+    from mcp_servers import SERVERS
+    from mcp_servers.common import run
+
+    server = SERVERS["proposals"](Settings(data_dir=tmp_path))
+    with pytest.raises(ValueError, match="bearer token"):
+        run(server, "http", "0.0.0.0", 0, None)

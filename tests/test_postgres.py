@@ -1,7 +1,5 @@
 """The same store, ingestion and queries against a real PostgreSQL server."""
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,20 +14,6 @@ from voc.storage import Store
 from voc.voice_queries import GroupBy, VoiceFilter, compare_periods, count_voices, search_voices
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def pg_settings(postgres_url: str, tmp_path: Path) -> Iterator[Settings]:
-    schema = f"voc_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(postgres_url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in postgres_url else "?"
-    url = f"{postgres_url}{separator}options=-csearch_path%3D{schema}"
-    yield Settings(data_dir=tmp_path / "data", database_url=url)
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 def test_ingest_and_query_on_postgres(pg_settings: Settings, tmp_path: Path) -> None:

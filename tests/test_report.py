@@ -1,4 +1,5 @@
-"""The weekly report: every figure equals what the store and the run say; HTML, Markdown and PDF."""
+"""The weekly report: every figure equals what the store and the run say; HTML, Markdown and PDF;
+customer text is inert in every format."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import asyncio
 import base64
 import io
 import json
+import threading
 import warnings
 from collections import Counter
 from datetime import date
 from html.parser import HTMLParser
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from sqlalchemy import func, select
@@ -24,8 +28,8 @@ from voc.knowledge_base import KnowledgeBase
 from voc.lifecycle import ProposalBook
 from voc.periods import parse_week
 from voc.report import charts
-from voc.report.data import REPORT_SEGMENTS, ReportData, build_report
-from voc.report.render import render_html, write_report
+from voc.report.data import REPORT_SEGMENTS, Quote, ReportData, build_report
+from voc.report.render import markdown_text, render_html, render_markdown, render_pdf, write_report
 from voc.storage import Store, VoiceRow
 
 WEEK = "2026-W47"
@@ -201,3 +205,95 @@ def test_font_subset_is_small_and_covers_the_text() -> None:
     uri = subset_font_data_uri("客户心声周报人机物法环")
     font = TTFont(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
     assert len(uri) < 60_000 and all(ord(c) in font.getBestCmap() for c in "客户心声周报人机物法环")
+
+
+# ---------------------------------------------------------------- customer text is data, in every format
+
+HOSTILE = (
+    "<script>alert(1)</script>",
+    '<img src=x onerror="alert(2)">',
+    "<iframe src=javascript:alert(3)></iframe>",
+    '"><svg onload=alert(4)>',
+    "[点我](javascript:alert(5)) ![x](http://evil.example/track.png)",
+    "| 伪造 | 表格 |\n## 伪造标题",
+)
+
+
+class _Elements(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def _hostile(data: ReportData, beacon: str = "http://evil.example/beacon.png") -> ReportData:
+    """The week's report with customer-controlled strings replaced by attacks."""
+    texts = [*HOSTILE, f"<img src={beacon}>", f'<link rel=stylesheet href="{beacon}.css">',
+             f"<style>@import url({beacon}.css);</style>"]
+    problems = []
+    for i, problem in enumerate(data.problems):
+        quotes = [Quote(voice_id=q.voice_id, channel=q.channel, segment=q.segment, text=texts[(i + j) % len(texts)])
+                  for j, q in enumerate(problem.quotes or [Quote(voice_id="V1", channel="x", segment="y", text="")])]
+        problems.append(problem.model_copy(update={"quotes": quotes, "rising": True,
+                                                   "label": texts[i % len(texts)],
+                                                   "keywords": [texts[(i + 1) % len(texts)]]}))
+    return data.model_copy(update={"problems": problems})
+
+
+def test_html_report_has_no_live_customer_markup(data: ReportData) -> None:
+    html = render_html(_hostile(data), font=False)
+    parser = _Elements()
+    parser.feed(html)
+    tags = {tag for tag, _ in parser.tags}
+    assert not tags & {"script", "iframe", "svg", "link"}
+    assert not any(name.startswith("on") for _, attrs in parser.tags for name in attrs)
+    images = [attrs.get("src") or "" for tag, attrs in parser.tags if tag == "img"]
+    assert images and all(src.startswith("data:image/png;base64,") for src in images)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "@import" not in html.split("</style>", 1)[1]  # only the report's own stylesheet is live
+
+
+def test_markdown_report_is_inert(data: ReportData) -> None:
+    markdown = render_markdown(_hostile(data))
+    for live in ("<script", "<img", "<iframe", "<svg", "<link", "](javascript", "![x](", "http://", "\n## 伪造"):
+        assert live not in markdown
+    assert "&lt;script&gt;" in markdown
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("<b>加粗</b>", "&lt;b&gt;加粗&lt;/b&gt;"),
+    ("[a](http://x.cn)", "\\[a\\](http\\://x.cn)"),
+    ("a|b\nc", "a／b c"),
+    ("转账 5,000 元失败", "转账 5,000 元失败"),
+])
+def test_markdown_escaping(text: str, expected: str) -> None:
+    assert markdown_text(text) == expected
+
+
+class _Beacon(BaseHTTPRequestHandler):
+    hits: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        _Beacon.hits.append(self.path)
+        self.send_response(404)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_pdf_fetches_nothing_a_voice_names(data: ReportData, tmp_path: Path) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Beacon)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    beacon = f"http://127.0.0.1:{server.server_address[1]}/beacon.png"
+    try:
+        html = render_html(_hostile(data, beacon), font=False)
+        # Even markup that reached the page unescaped must not make the PDF step fetch anything.
+        html = html.replace("</body>", f'<img src="{beacon}"><link rel=stylesheet href="{beacon}.css"></body>')
+        render_pdf(html, tmp_path / "report.pdf")
+    finally:
+        server.shutdown()
+    assert (tmp_path / "report.pdf").stat().st_size > 1000
+    assert _Beacon.hits == []

@@ -11,13 +11,13 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from voc.cli_common import console, execute_run, fail, progress_bars
+from voc.cli_common import VocGroup, console, execute_run, fail, progress_bars
 from voc.config import get_settings
 
 if TYPE_CHECKING:
     from voc.kb_models import Taxonomy
 
-app = typer.Typer(help="客户声音 VOC: ingest voices, load the knowledge base, serve MCP tools.",
+app = typer.Typer(help="客户声音 VOC: ingest voices, load the knowledge base, serve MCP tools.", cls=VocGroup,
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 kb_app = typer.Typer(help="The knowledge base: service matrix, taxonomy, cases, documents.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
@@ -59,13 +59,13 @@ def ingest(
     from voc.storage import Store
 
     settings = get_settings()
-    settings.ensure_dirs()
     try:
+        settings.ensure_dirs()
         ingestor = Ingestor(Store(settings.resolved_database_url), settings,
                             ColumnMap.load(column_map or settings.column_map))
-    except (IngestError, OSError) as exc:
+    except IngestError as exc:
         raise fail(str(exc)) from exc
-    reports = []
+    reports, failed = [], []
     with progress_bars() as progress:
         for path in paths:
             task = progress.add_task(f"ingesting {path.name}", total=None)
@@ -74,14 +74,29 @@ def ingest(
                 progress.advance(task, n)
             try:
                 reports.append(ingestor.ingest_file(path, advance))
-            except IngestError as exc:
-                raise fail(str(exc)) from exc
+            except IngestError as exc:  # this file only: the next one is still ingested
+                failed.append(str(exc))
+                continue
             progress.update(task, total=reports[-1].rows, completed=reports[-1].rows)
+    _print_ingest_reports(reports)
+    for message in failed:
+        console.print(f"[red]未导入：[/red]{message}")
+    if failed:
+        raise typer.Exit(code=2)
+
+
+def _print_ingest_reports(reports: list[Any]) -> None:
     table = Table("file", "rows", "stored", "duplicate", "(linked)", "(already stored)", "rejected", "rejects file")
     for r in reports:
         table.add_row(Path(r.path).name, str(r.rows), str(r.stored), str(r.duplicate), str(r.linked),
                       str(r.already_stored), str(r.rejected), r.rejects_path or "-")
     Console().print(table)
+    for r in reports:
+        notes = [f"{k} {v} 行" for k, v in r.warnings.items()] + [f"拒收原因：{k} {v} 行" for k, v in r.reasons.items()]
+        if r.error:
+            notes.insert(0, f"[red]{r.error}[/red]")
+        if notes:
+            console.print(f"{Path(r.path).name}：" + "；".join(notes))
 
 
 @kb_app.command("load")
@@ -309,7 +324,9 @@ def serve(
         raise fail("binding beyond loopback needs a bearer token (VOC_API_TOKEN)")
     from voc.api.application import create_app
 
-    uvicorn.run(create_app(settings), host=bind, port=port or settings.api_port, log_level="warning")
+    # The bound host name is one the app answers (its Host check guards against DNS rebinding).
+    app_for_host = create_app(settings.model_copy(update={"api_host": bind}))
+    uvicorn.run(app_for_host, host=bind, port=port or settings.api_port, log_level="warning")
 
 
 from voc.cli_loop import proposals_app, report  # noqa: E402  (after `app`: the commands register on it)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from sqlalchemy.exc import OperationalError
+from typer.core import TyperGroup
 
 if TYPE_CHECKING:
     from voc.config import Settings
@@ -24,6 +28,39 @@ def progress_bars() -> Iterator[Progress]:
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
         yield progress
+
+
+class VocGroup(TyperGroup):
+    """Every `voc` command: a data directory or database that cannot be written is an expected
+    condition, told in one line with what to do, never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer vendors its own click Context type
+        try:
+            return super().invoke(ctx)
+        except (OSError, sqlite3.OperationalError, OperationalError) as exc:
+            if not _is_storage_error(exc):
+                raise
+            from voc.config import get_settings
+
+            where = get_settings().resolved_data_dir
+            raise fail(f"数据目录 {where} 或数据库无法写入（{_reason(exc)}）：请检查权限与磁盘空间，"
+                       "或用 VOC_DATA_DIR / VOC_DATABASE_URL 指向可写的位置") from exc
+
+
+_STORAGE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.ENOTDIR, errno.EEXIST, errno.EDQUOT}
+
+
+def _is_storage_error(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in _STORAGE_ERRNOS
+    text = str(exc).lower()
+    return any(word in text for word in ("readonly", "read-only", "unable to open database", "disk i/o", "full"))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".rstrip(": ")
+    return str(getattr(exc, "orig", exc)).splitlines()[0][:120]
 
 
 def fail(message: str) -> typer.Exit:

@@ -25,7 +25,9 @@ class Settings(BaseSettings):
     column_map: Path | None = Field(default=None, description="YAML mapping bank export headers to fields.")
 
     allow_unmasked_pii: bool = Field(default=False, description="Store text unmasked (never in production).")
-    pii_salt: str = Field(default="voc-default-salt", description="Key of the customer-id pseudonym hash.")
+    pii_salt: str | None = Field(
+        default=None, description="Key of the customer-id pseudonym hash; unset: a random key generated once "
+        "per installation in DATA_DIR/pii.key (see pseudonym_key()).")
     duplicate_window_hours: int = Field(default=72, ge=0)
     near_duplicate_similarity: float = Field(default=0.85, gt=0, le=1)
     ingest_batch_size: int = Field(default=2000, ge=1)
@@ -39,6 +41,10 @@ class Settings(BaseSettings):
     api_port: int = 8080
     api_token: str | None = Field(default=None, description="Bearer token of the app's API (required off loopback).")
     api_max_body_bytes: int = Field(default=65536, ge=1024, description="Larger request bodies are refused (413).")
+    api_allowed_hosts: list[str] = Field(
+        default=["127.0.0.1", "localhost", "::1"],
+        description='Host names the app answers (DNS rebinding), JSON list, e.g. \'["voc.bank.local"]\'; api_host is '
+        'always added; "*" allows any.')
     embed_batch_size: int = Field(default=64, ge=1)
 
     llm_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint, e.g. …/v1")
@@ -89,6 +95,19 @@ class Settings(BaseSettings):
     @property
     def runs_dir(self) -> Path:
         return self.resolved_data_dir / "runs"
+
+    @property
+    def pii_key_path(self) -> Path:
+        return self.resolved_data_dir / "pii.key"
+
+    def pseudonym_key(self) -> str:
+        """The key of customer-id pseudonyms: VOC_PII_SALT when set, otherwise this installation's
+        random key, generated on first use into DATA_DIR/pii.key (mode 0600) and reused after."""
+        if self.pii_salt:
+            return self.pii_salt
+        from voc.pseudonyms import load_or_create_key
+
+        return load_or_create_key(self.pii_key_path)
 
     def ensure_dirs(self) -> None:
         for path in (self.resolved_data_dir, self.rejects_dir, self.runs_dir):

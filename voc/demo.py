@@ -1751,7 +1751,7 @@ class _Week:
         self.exact_count, self.repeat_count = split["exact_duplicates"], split["repeats"]
         shares = {c: s * rng.uniform(1 - CHANNEL_JITTER, 1 + CHANNEL_JITTER) for c, s in CHANNEL_SHARES.items()}
         self.channel_counts = _largest_remainder(shares, split["fresh"])
-        self.scenario_pick = {c: self._scenario_weights(c) for c in Channel}
+        self.scenario_pick = {c: self._scenario_weights(c) for c in CHANNEL_SHARES}
         self.spike_chance: float = 0.0
         self.spike_pick: _Weighted[Topic] | None = None
         if is_last:
@@ -1948,8 +1948,8 @@ def generate(weeks: int = 8, per_week: int = 2000, seed: int = 7, end_week: str 
     """
     if weeks < 1:
         raise ValueError("weeks must be at least 1")
-    if per_week < len(Channel):
-        raise ValueError(f"per_week must be at least {len(Channel)} so that every channel appears each week")
+    if per_week < len(CHANNEL_SHARES):
+        raise ValueError(f"per_week must be at least {len(CHANNEL_SHARES)} so that every channel appears each week")
     last_monday = parse_iso_week(end_week or last_complete_iso_week())
     return _stream(weeks, per_week, seed, last_monday)
 

@@ -1,244 +1,42 @@
 """Ingestion: read CSV / JSONL / XLSX, map a bank's columns, mask personal data, link duplicates.
 
 Every input row ends in exactly one bucket: stored, duplicate (linked to its original, or already
-in the store) or rejected (written to a rejects file with file, row number and reason).
+in the store) or rejected (written to a rejects file with file, row number, reason and the masked
+raw row). A bad row never costs its file: the rejects file is written as rows are rejected, a
+batch the database refuses is retried row by row, and anything unexpected rejects that one row.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import json
-import re
-import unicodedata
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-import yaml
-from pydantic import ValidationError
 from sqlalchemy import insert, select
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from voc.config import Settings
-from voc.models import LOCAL_TZ, Voice, funnel_tier, stable_voice_id
-from voc.pii import mask_text, pseudonymize_customer_id
+from voc.ingest_readers import IngestError, ReadNotes, RowError, decode_bytes, read_rows
+from voc.ingest_rows import (
+    ColumnMap,
+    RowNotes,
+    key_of_normalized,
+    normalize_text,
+    parse_datetime,
+    text_key,
+    to_voice,
+)
+from voc.models import LOCAL_TZ, Voice, funnel_tier
+from voc.pii import mask_text, mask_value
 from voc.storage import Store, VoiceRow, iso_week_of
 
-DEFAULT_COLUMN_MAP = Path(__file__).parent / "data" / "column_map.yaml"
-VOICE_FIELDS = ("id", "created_at", "channel", "source_type", "customer_id", "customer_segment",
-                "business", "text", "metadata")
-_DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",
-                     "%Y%m%d%H%M%S", "%Y-%m-%d", "%Y/%m/%d", "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M",
-                     "%Y年%m月%d日")
-_PUNCT_RE = re.compile(r"[\s\W_]+", re.UNICODE)
-
-
-class IngestError(Exception):
-    """A whole file cannot be read (missing, unsupported type, undecodable)."""
-
-
-class RowError(ValueError):
-    """One row cannot become a voice; the message is the reject reason, raw what could be read."""
-
-    def __init__(self, reason: str, raw: Any = None) -> None:
-        super().__init__(reason)
-        self.raw = raw
-
-
-@dataclass(frozen=True)
-class ColumnMap:
-    columns: dict[str, str]
-    values: dict[str, dict[str, str]]
-
-    @classmethod
-    def load(cls, extra: Path | None = None) -> ColumnMap:
-        base = yaml.safe_load(DEFAULT_COLUMN_MAP.read_text(encoding="utf-8"))
-        columns = {_header_key(k): v for k, v in base["columns"].items()}
-        values = {f: {str(k): str(v) for k, v in m.items()} for f, m in base["values"].items()}
-        if extra is not None:
-            custom = yaml.safe_load(Path(extra).read_text(encoding="utf-8")) or {}
-            unknown = set((custom.get("columns") or {}).values()) - set(VOICE_FIELDS)
-            if unknown:
-                raise IngestError(f"column map {extra} maps onto unknown fields: {sorted(unknown)}")
-            columns |= {_header_key(k): v for k, v in (custom.get("columns") or {}).items()}
-            for name, mapping in (custom.get("values") or {}).items():
-                values.setdefault(name, {}).update({str(k): str(v) for k, v in mapping.items()})
-        return cls(columns, values)
-
-    def apply(self, raw: dict[str, Any]) -> dict[str, Any]:
-        """Rename known headers onto Voice fields; everything else goes to metadata."""
-        mapped: dict[str, Any] = {}
-        extra: dict[str, Any] = {}
-        for header, value in raw.items():
-            target = self.columns.get(_header_key(str(header)))
-            if target == "metadata" and isinstance(value, dict):
-                extra.update(value)
-            elif target and target not in mapped:
-                mapped[target] = value
-            elif value not in (None, ""):
-                extra[str(header)] = value
-        for name, synonyms in self.values.items():
-            value = mapped.get(name)
-            if isinstance(value, str) and value.strip() in synonyms:
-                mapped[name] = synonyms[value.strip()]
-        mapped["metadata"] = extra
-        return mapped
-
-
-def _header_key(header: str) -> str:
-    return unicodedata.normalize("NFKC", header).strip().lower()
-
-
-# ---------------------------------------------------------------- readers
-
-def decode_bytes(data: bytes) -> str:
-    """UTF-8 (with or without BOM) first, then GB18030 (a superset of GBK), then detection."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    if best is None:
-        raise IngestError("cannot detect the text encoding")
-    return str(best)
-
-
-def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
-    """Yield (row number, row or the reason it cannot be read). Row numbers are 1-based data rows."""
-    suffix = path.suffix.lower()
-    if not path.is_file():
-        raise IngestError(f"{path}: no such file")
-    if suffix in (".csv", ".tsv", ".txt"):
-        yield from _read_csv(path, delimiter="\t" if suffix == ".tsv" else ",")
-    elif suffix in (".jsonl", ".ndjson"):
-        yield from _read_jsonl(path)
-    elif suffix in (".xlsx", ".xlsm"):
-        yield from _read_xlsx(path)
-    else:
-        raise IngestError(f"{path}: unsupported file type {suffix or '(none)'}; use CSV, JSONL or XLSX")
-
-
-def _read_csv(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
-    reader = csv.reader(io.StringIO(decode_bytes(path.read_bytes()), newline=""), delimiter=delimiter)
-    header = next(reader, None)
-    if header is None:
-        return
-    for number, cells in enumerate(reader, start=1):
-        if not any(c.strip() for c in cells):
-            yield number, RowError("empty row")
-        elif len(cells) > len(header):
-            yield number, RowError(f"{len(cells)} cells but the header has {len(header)} columns", raw=cells)
-        else:
-            yield number, dict(zip(header, cells, strict=False))
-
-
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
-    text = decode_bytes(path.read_bytes())
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield number, RowError(f"invalid JSON: {exc.msg} at column {exc.colno}", raw=line)
-            continue
-        yield number, value if isinstance(value, dict) else RowError("a JSON line must be an object", raw=line)
-
-
-def _read_xlsx(path: Path) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
-    from openpyxl import load_workbook
-
-    try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for a broken file
-        raise IngestError(f"{path}: cannot open workbook: {exc}") from exc
-    rows = workbook.worksheets[0].iter_rows(values_only=True)
-    header = [str(h) if h is not None else "" for h in next(rows, ())]
-    for number, cells in enumerate(rows, start=1):
-        if all(c in (None, "") for c in cells):
-            yield number, RowError("empty row")
-        else:
-            yield number, {h: c for h, c in zip(header, cells, strict=False) if h}
-    workbook.close()
-
-
-# ---------------------------------------------------------------- normalisation
-
-def parse_datetime(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, tz=UTC)
-    text = str(value or "").strip()
-    if not text:
-        raise RowError("created_at is missing")
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        pass
-    for fmt in _DATETIME_FORMATS:
-        try:
-            return datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-    raise RowError(f"created_at {text!r} is not a date-time")
-
-
-def normalize_text(text: str) -> str:
-    return _PUNCT_RE.sub("", unicodedata.normalize("NFKC", text)).lower()
-
-
-def text_key(text: str) -> str:
-    return key_of_normalized(normalize_text(text))
-
-
-def key_of_normalized(norm: str) -> str:
-    return hashlib.md5(norm.encode("utf-8"), usedforsecurity=False).hexdigest()
-
-
-def _mask_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return mask_text(value)
-    if isinstance(value, dict):
-        return {k: _mask_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask_value(v) for v in value]
-    return value
-
-
-def to_voice(mapped: dict[str, Any], settings: Settings) -> Voice:
-    """Validate a mapped row, then mask it: nothing unmasked leaves this function by default."""
-    fields = {k: v for k, v in mapped.items() if v not in (None, "") or k == "metadata"}
-    if "text" not in fields:
-        raise RowError("text is missing")
-    fields["created_at"] = parse_datetime(fields.get("created_at"))
-    raw_customer = str(fields["customer_id"]) if fields.get("customer_id") is not None else None
-    if not settings.allow_unmasked_pii:
-        fields["text"] = mask_text(str(fields["text"]))
-        fields["metadata"] = _mask_value(fields.get("metadata") or {})
-        fields["customer_id"] = pseudonymize_customer_id(raw_customer, settings.pii_salt)
-    if not fields.get("id"):
-        fields["id"] = stable_voice_id(str(fields.get("channel", "")), fields["created_at"],
-                                       fields.get("customer_id"), str(fields["text"]))
-    fields["id"] = str(fields["id"])
-    try:
-        return Voice.model_validate(fields)
-    except ValidationError as exc:
-        raise RowError(_short_validation_message(exc)) from exc
-
-
-def _short_validation_message(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:3]:
-        where = ".".join(str(p) for p in error["loc"]) or "row"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
+__all__ = ["ColumnMap", "FileReport", "IngestError", "Ingestor", "RowError", "decode_bytes", "parse_datetime",
+           "text_key", "to_voice"]
+log = logging.getLogger(__name__)
 
 
 def bigram_similarity(a: str, b: str) -> float:
@@ -260,6 +58,8 @@ class FileReport:
     rejected: int = 0
     rejects_path: str | None = None
     reasons: dict[str, int] = field(default_factory=dict)
+    warnings: dict[str, int] = field(default_factory=dict)
+    error: str | None = None  # the file could not be read (or stopped being readable) at all
 
     @property
     def balanced(self) -> bool:
@@ -306,6 +106,37 @@ class _CandidateIndex:
         return None
 
 
+class _Rejects:
+    """The rejects file of one input, written as rows are rejected (a crash keeps what came before)."""
+
+    def __init__(self, settings: Settings, path: Path) -> None:
+        self.settings, self.path = settings, path
+        self.handle: IO[str] | None = None
+        self.target: Path | None = None
+
+    def write(self, number: int, reason: str, raw: Any) -> None:
+        if self.handle is None:
+            self.settings.rejects_dir.mkdir(parents=True, exist_ok=True)
+            stamp = datetime.now(LOCAL_TZ).strftime("%Y%m%dT%H%M%S%f")
+            self.target = self.settings.rejects_dir / f"{stamp}-{self.path.stem}.jsonl"
+            self.handle = self.target.open("w", encoding="utf-8")
+        item = {"file": str(self.path), "row": number, "reason": reason, "raw": mask_value(raw)}
+        self.handle.write(json.dumps(item, ensure_ascii=False, default=str) + "\n")
+        self.handle.flush()
+
+    def close(self) -> str | None:
+        if self.handle is not None:
+            self.handle.close()
+        return str(self.target) if self.target else None
+
+
+@dataclass
+class _Pending:
+    number: int
+    voice: Voice
+    raw: Any
+
+
 class Ingestor:
     """Ingests files into one store with the settings' masking and duplicate rules."""
 
@@ -316,50 +147,89 @@ class Ingestor:
         self.window = timedelta(hours=settings.duplicate_window_hours)
 
     def ingest_file(self, path: Path, progress: Callable[[int], None] | None = None) -> FileReport:
+        """Ingest one file. Raises IngestError only when nothing of it can be read (missing,
+        unsupported type, binary); a file that breaks part-way keeps what was ingested, reports
+        the rest as rejected or in `error`, and never raises."""
         report = FileReport(path=str(path))
-        rejects: list[dict[str, Any]] = []
-        batch: list[tuple[int, Voice]] = []
-        for number, row in read_rows(path):
-            report.rows += 1
-            try:
-                if isinstance(row, RowError):
-                    raise row
-                batch.append((number, to_voice(self.column_map.apply(row), self.settings)))
-            except RowError as exc:
-                self._reject(report, rejects, path, number, str(exc), row if isinstance(row, dict) else exc.raw)
-            if len(batch) >= self.settings.ingest_batch_size:
-                self._write_batch(batch, path, report, rejects)
-                if progress:
-                    progress(len(batch))
-                batch = []
-        if batch:
-            self._write_batch(batch, path, report, rejects)
-            if progress:
-                progress(len(batch))
-        report.rejects_path = self._write_rejects(path, rejects)
+        rejects = _Rejects(self.settings, path)
+        notes = ReadNotes()
+        batch: list[_Pending] = []
+        rows = read_rows(path, notes)
+        try:
+            for number, row in rows:
+                report.rows += 1
+                self._accept(number, row, report, rejects, batch)
+                if len(batch) >= self.settings.ingest_batch_size:
+                    self._flush(batch, path, report, rejects, progress)
+            self._flush(batch, path, report, rejects, progress)
+        except IngestError:
+            if report.rows == 0:
+                rejects.close()
+                raise
+            report.error = "文件读到一半无法继续读取"
+        except (OSError, ValueError, UnicodeError) as exc:
+            log.exception("reading %s stopped", path)
+            self._flush(batch, path, report, rejects, progress)
+            report.error = f"第 {report.rows} 行之后无法继续读取：{type(exc).__name__}"
+        finally:
+            report.rejects_path = rejects.close()
+        for warning in notes.warnings:
+            report.warnings[warning] = report.warnings.get(warning, 0) + 1
         return report
 
-    def _reject(self, report: FileReport, rejects: list[dict[str, Any]], path: Path, number: int,
-                reason: str, raw: Any) -> None:
+    def _accept(self, number: int, row: dict[str, Any] | RowError, report: FileReport, rejects: _Rejects,
+                batch: list[_Pending]) -> None:
+        try:
+            if isinstance(row, RowError):
+                raise row
+            row_notes = RowNotes()
+            voice = to_voice(self.column_map.apply(row), self.settings, self.column_map, row_notes)
+            batch.append(_Pending(number, voice, row))
+            for warning in row_notes.warnings:
+                key = warning.split("“")[0]
+                report.warnings[key] = report.warnings.get(key, 0) + 1
+        except RowError as exc:
+            self._reject(report, rejects, number, str(exc), row if isinstance(row, dict) else exc.raw)
+        except Exception as exc:  # one row must never cost its file
+            log.exception("row %s of %s", number, report.path)
+            self._reject(report, rejects, number, f"无法处理该行（{type(exc).__name__}）", row)
+
+    def _reject(self, report: FileReport, rejects: _Rejects, number: int, reason: str, raw: Any) -> None:
+        reason = mask_text(reason)  # a reason may quote the row (a shifted column can hold a phone number)
         report.rejected += 1
-        kind = reason.split(":")[0]
+        kind = reason.split("：")[0].split(":")[0][:40]
         report.reasons[kind] = report.reasons.get(kind, 0) + 1
-        rejects.append({"file": str(path), "row": number, "reason": reason, "raw": _mask_value(raw)})
+        rejects.write(number, reason, raw)
 
-    def _write_rejects(self, path: Path, rejects: list[dict[str, Any]]) -> str | None:
-        if not rejects:
-            return None
-        self.settings.rejects_dir.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(LOCAL_TZ).strftime("%Y%m%dT%H%M%S%f")
-        target = self.settings.rejects_dir / f"{stamp}-{path.stem}.jsonl"
-        with target.open("w", encoding="utf-8") as handle:
-            for item in rejects:
-                handle.write(json.dumps(item, ensure_ascii=False, default=str) + "\n")
-        return str(target)
+    def _flush(self, batch: list[_Pending], path: Path, report: FileReport, rejects: _Rejects,
+               progress: Callable[[int], None] | None) -> None:
+        if not batch:
+            return
+        try:
+            self._write_batch(batch, path, report, rejects)
+        except (OperationalError, InterfaceError):
+            raise  # the store itself (read-only, full, unreachable): no row is to blame
+        except SQLAlchemyError:
+            log.warning("a batch of %s was refused by the database; retrying row by row", path, exc_info=True)
+            for pending in batch:
+                self._write_one(pending, path, report, rejects)
+        if progress:
+            progress(len(batch))
+        batch.clear()
 
-    def _write_batch(self, batch: list[tuple[int, Voice]], path: Path, report: FileReport,
-                     rejects: list[dict[str, Any]]) -> None:
-        voices = [v for _, v in batch]
+    def _write_one(self, pending: _Pending, path: Path, report: FileReport, rejects: _Rejects) -> None:
+        before = (report.stored, report.duplicate, report.linked, report.already_stored, report.rejected)
+        try:
+            self._write_batch([pending], path, report, rejects)
+        except (OperationalError, InterfaceError):
+            raise
+        except SQLAlchemyError as exc:
+            report.stored, report.duplicate, report.linked, report.already_stored, report.rejected = before
+            cause = type(getattr(exc, "orig", None) or exc).__name__
+            self._reject(report, rejects, pending.number, f"数据库拒绝写入该行（{cause}）", pending.raw)
+
+    def _write_batch(self, batch: list[_Pending], path: Path, report: FileReport, rejects: _Rejects) -> None:
+        voices = [p.voice for p in batch]
         norms = [normalize_text(v.text) for v in voices]  # once per row: keys and similarity use it
         keys = [key_of_normalized(n) for n in norms]
         existing = self._existing(voices)
@@ -367,32 +237,37 @@ class Ingestor:
         rows: list[dict[str, Any]] = []
         seen_ids: dict[str, str] = {}
         now = datetime.now(UTC)
-        for (number, voice), norm, key in zip(batch, norms, keys, strict=True):
+        counts = {"stored": 0, "linked": 0, "already": 0}
+        conflicts: list[_Pending] = []
+        for pending, norm, key in zip(batch, norms, keys, strict=True):
+            voice = pending.voice
             known_key = existing.get(voice.id) or seen_ids.get(voice.id)
             if known_key is not None:
                 if known_key == key:
-                    report.duplicate += 1
-                    report.already_stored += 1
+                    counts["already"] += 1
                 else:
-                    self._reject(report, rejects, path, number,
-                                 f"id conflict: {voice.id} is already used by a different voice", None)
+                    conflicts.append(pending)
                 continue
             original = candidates.original_of(voice, norm, key, self.window,
                                               self.settings.near_duplicate_similarity)
-            rows.append(self._row(voice, key, original, path, number, now))
+            rows.append(self._row(voice, key, original, path, pending.number, now))
             seen_ids[voice.id] = key
             candidates.add(_Candidate(voice.id, voice.customer_id, voice.channel.value, voice.created_at,
                                       norm, key, original or voice.id))
-            if original:
-                report.duplicate += 1
-                report.linked += 1
-            else:
-                report.stored += 1
+            counts["linked" if original else "stored"] += 1
         if rows:
             with self.store.session() as session:
                 # render_nulls keeps one statement per batch: without it SQLAlchemy splits the batch
                 # wherever an optional column switches between NULL and a value.
                 session.execute(insert(VoiceRow).execution_options(render_nulls=True), rows)
+        # Counted only once the batch is committed: a refused batch is retried row by row.
+        report.stored += counts["stored"]
+        report.linked += counts["linked"]
+        report.already_stored += counts["already"]
+        report.duplicate += counts["linked"] + counts["already"]
+        for pending in conflicts:
+            self._reject(report, rejects, pending.number,
+                         f"编号冲突：{pending.voice.id} 已被另一条内容不同的声音使用", pending.raw)
 
     def _row(self, voice: Voice, key: str, original: str | None, path: Path, number: int,
              now: datetime) -> dict[str, Any]:

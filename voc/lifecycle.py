@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from scipy.stats import binomtest
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from voc.periods import parse_week
 from voc.storage import ProblemVolumeRow, ProposalEventRow, ProposalRow, Store, VoiceRow, iso_week_of
@@ -187,16 +187,25 @@ class ProposalBook:
         return {"created": created, "recurred": recurred}
 
     def record_volumes(self, run_id: str, week: str, volumes: dict[str, int]) -> int:
-        """Store a week's negative voices per owner|tag, replacing an earlier run of that week.
-        Custom periods are not weeks of the series and are left out."""
+        """Store a week's negative voices per owner|tag as the latest run measured them. A key that an
+        earlier run of the week had and this one lacks is set to 0 (the problem had no negative voice),
+        never deleted; an empty mapping never wipes a week. Custom periods are not weeks of the series."""
         if not is_iso_week(week):
             return 0
         with self.store.session() as session:
-            session.execute(delete(ProblemVolumeRow).where(ProblemVolumeRow.week == week))
+            rows = {(r.owner_department, r.tag): r for r in session.scalars(
+                select(ProblemVolumeRow).where(ProblemVolumeRow.week == week))}
+            if rows and not volumes:
+                raise LifecycleError(f"问题量为空：不会清除 {week} 已有的 {len(rows)} 条问题量记录")
+            for row in rows.values():
+                row.negatives, row.run_id = 0, run_id
             for key, count in sorted(volumes.items()):
                 owner, tag = key.split("|", 1)
-                session.add(ProblemVolumeRow(week=week, owner_department=owner, tag=tag, negatives=count,
-                                             run_id=run_id))
+                if (owner, tag) in rows:
+                    rows[(owner, tag)].negatives = count
+                else:
+                    session.add(ProblemVolumeRow(week=week, owner_department=owner, tag=tag, negatives=count,
+                                                 run_id=run_id))
         return len(volumes)
 
     # ------------------------------------------------------------------ reading

@@ -24,6 +24,8 @@ class Channel(StrEnum):
     BRANCH_BOOK = "网点意见簿"
     SURVEY = "满意度回访"
     STAFF = "员工反馈"
+    # A channel the column map does not know: the voice is kept (raw value in its metadata).
+    OTHER = "其他渠道"
 
 
 class SourceType(StrEnum):
@@ -92,6 +94,9 @@ CHANNEL_TIER: dict[Channel, FunnelTier] = {
     Channel.STAFF: FunnelTier.STAFF,
     Channel.COMPLAINT: FunnelTier.COMPLAINT,
     Channel.REGULATOR: FunnelTier.REGULATOR,
+    # An unknown channel is counted with voluntary feedback: it is neither a consultation, an
+    # escalation nor a staff report that the export would have named.
+    Channel.OTHER: FunnelTier.FEEDBACK,
 }
 
 

@@ -3,14 +3,14 @@ and one offline web page. The top-level `app.py` exposes it; `voc serve` runs it
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from agents.chat import build_chat_graph
@@ -18,12 +18,14 @@ from agents.chat_llm import ChatLLM
 from agents.runner import checkpointer_for
 from agents.toolbox import open_toolbox
 from voc.api import chat, knowledge, proposals, reports, reviews, runs, voices
+from voc.api.guards import AccessGuard, BodyLimit, HostGuard, SecurityHeaders
 from voc.api.services import Services
 from voc.config import Settings, get_settings
 from voc.lifecycle import LifecycleError
 from voc.storage import Store
 
 WEB = Path(__file__).resolve().parent.parent / "web"
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -58,19 +60,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _guard(app: FastAPI, settings: Settings) -> None:
-    expected = f"Bearer {settings.api_token}".encode() if settings.api_token else None
-
-    @app.middleware("http")
-    async def limits(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length")
-        if length and (not length.isdigit() or int(length) > settings.api_max_body_bytes):
-            return JSONResponse({"error": f"request body over {settings.api_max_body_bytes} bytes"}, status_code=413)
-        if expected and request.url.path.startswith("/api"):
-            given = request.headers.get("authorization", "").encode()
-            if not hmac.compare_digest(given, expected):
-                return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401,
-                                    headers={"WWW-Authenticate": "Bearer"})
-        return await call_next(request)
+    """In the app, not in `voc serve`: `uvicorn app:app --host 0.0.0.0` is guarded the same way.
+    Outermost last: headers on every answer, then Host/Origin, then token or loopback, then body size."""
+    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
+    app.add_middleware(AccessGuard, token=settings.api_token)
+    app.add_middleware(HostGuard, allowed=[*settings.api_allowed_hosts, settings.api_host])
+    app.add_middleware(SecurityHeaders)
 
 
 def _errors(app: FastAPI) -> None:
@@ -82,6 +77,11 @@ def _errors(app: FastAPI) -> None:
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         details = [{"where": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in exc.errors()]
         return JSONResponse({"error": "invalid request", "details": details}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)  # the trace stays here
+        return JSONResponse({"error": "内部错误"}, status_code=500)
 
     @app.exception_handler(LifecycleError)
     async def lifecycle(_request: Request, exc: LifecycleError) -> JSONResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from voc.api.services import Services
 
 router = APIRouter(prefix="/api/chat", tags=["chat"])
 SESSION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+log = logging.getLogger(__name__)
 
 
 class ChatRequest(BaseModel):
@@ -47,8 +49,9 @@ async def stream_answer(services: Services, session_id: str, message: str, engin
         async for event in services.chat.astream(question, config, stream_mode="custom",
                                                  context=ChatContext(services.toolbox, services.chat_llm)):
             yield _sse(event)
-    except Exception as exc:  # the stream is already open: report the error as an event
-        yield _sse({"type": "error", "message": f"{type(exc).__name__}: {exc}"})
+    except Exception:  # the stream is already open: an error event, the trace only in the log
+        log.exception("chat session %s failed", session_id)
+        yield _sse({"type": "error", "message": "内部错误"})
     yield _sse({"type": "done"})
 
 

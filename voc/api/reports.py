@@ -10,30 +10,30 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from voc.api.deps import ServicesDep
+from voc.api.params import IsoWeek
 from voc.api.services import Services
-from voc.periods import parse_week
 from voc.report import charts
 from voc.report.data import ReportData, build_report
 from voc.report.render import write_report
 from voc.run_outputs import latest_run_dir
 
 router = APIRouter(prefix="/api", tags=["reports"])
-MEDIA = {"html": "text/html; charset=utf-8", "md": "text/markdown; charset=utf-8", "pdf": "application/pdf"}
+# Markdown goes out as plain text: a browser shows it and never renders it as HTML.
+MEDIA = {"html": "text/html; charset=utf-8", "md": "text/plain; charset=utf-8", "pdf": "application/pdf"}
+# The report HTML is self-contained: inline <style>, charts and font as data: URIs, no script, no link.
+REPORT_CSP = ("default-src 'none'; img-src data:; font-src data:; style-src 'unsafe-inline'; base-uri 'none'; "
+              "form-action 'none'; frame-ancestors 'none'")
 
 
 class ReportRequest(BaseModel):
-    week: str = Field(description="ISO week with a finished run, e.g. 2026-W47.")
+    week: IsoWeek = Field(description="ISO week with a finished run, e.g. 2026-W47.")
     formats: list[Literal["html", "md", "pdf"]] = Field(default=["html", "md", "pdf"])
 
 
 def _data(services: Services, week: str) -> ReportData:
-    try:
-        label = parse_week(week).label
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
-    run_dir = latest_run_dir(services.settings.runs_dir, label, None)
+    run_dir = latest_run_dir(services.settings.runs_dir, week, None)
     if run_dir is None:
-        raise HTTPException(409, f"{label} has no finished run yet: start one with POST /api/runs")
+        raise HTTPException(409, f"{week} has no finished run yet: start one with POST /api/runs")
     return build_report(services.store, run_dir)
 
 
@@ -55,16 +55,21 @@ def list_reports(services: ServicesDep) -> list[dict[str, Any]]:
 
 
 @router.get("/reports/{week}/{filename}")
-def get_report_file(week: str, filename: Literal["report.html", "report.md", "report.pdf"],
+def get_report_file(week: IsoWeek, filename: Literal["report.html", "report.md", "report.pdf"],
                     services: ServicesDep) -> FileResponse:
-    path = services.settings.resolved_data_dir / "reports" / parse_week(week).label / filename
+    path = services.settings.resolved_data_dir / "reports" / week / filename
     if not path.exists():
         raise HTTPException(404, f"no {filename} for {week}: POST /api/reports first")
-    return FileResponse(path, media_type=MEDIA[path.suffix.lstrip(".")])
+    kind = path.suffix.lstrip(".")
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if kind != "pdf":  # Chrome's PDF viewer does not open under a deny-all policy
+        headers["Content-Security-Policy"] = REPORT_CSP
+    return FileResponse(path, media_type=MEDIA[kind], headers=headers, content_disposition_type="inline",
+                        filename=f"voc-{week}-{filename}")
 
 
 @router.get("/dashboard/{week}")
-def dashboard(week: str, services: ServicesDep) -> dict[str, Any]:
+def dashboard(week: IsoWeek, services: ServicesDep) -> dict[str, Any]:
     """The week's figures as the report has them (funnel, 人机物法环, problems, spikes, owners)."""
     data = _data(services, week)
     return data.model_dump(mode="json") | {"spikes": [p.model_dump(mode="json") for p in data.spikes],
@@ -72,7 +77,7 @@ def dashboard(week: str, services: ServicesDep) -> dict[str, Any]:
 
 
 @router.get("/dashboard/{week}/charts/{name}.png")
-def chart(week: str, name: Literal["funnel", "dimensions", "matrix"], services: ServicesDep) -> Response:
+def chart(week: IsoWeek, name: Literal["funnel", "dimensions", "matrix"], services: ServicesDep) -> Response:
     data = _data(services, week)
     png = {"funnel": lambda: charts.funnel_chart(data.funnel), "dimensions": lambda: charts.dimension_chart(
         data.dimensions), "matrix": lambda: charts.matrix_chart(data.problems)}[name]()

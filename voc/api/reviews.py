@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from voc.api.deps import ServicesDep
+from voc.api.params import IsoWeek
 from voc.api.services import Services
 from voc.knowledge import load_service_matrix, load_taxonomy
 from voc.periods import parse_week
@@ -34,7 +35,7 @@ def _desk(services: Services) -> ReviewDesk:
 
 
 @router.get("")
-def queue(week: str, services: ServicesDep, include: list[str] = Query(default=[])) -> Queue:
+def queue(week: IsoWeek, services: ServicesDep, include: list[str] = Query(default=[])) -> Queue:
     """The week's voices that need review, uncorrected first; `include` adds any voice ids."""
     label = parse_week(week).label
     run_dir = latest_run_dir(services.settings.runs_dir, label, None)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
 from voc.api.deps import ServicesDep
+from voc.api.params import IsoWeek, RunId
 from voc.api.services import RunJob
 from voc.periods import period_of
 
@@ -18,7 +19,7 @@ OUTPUTS = {"voices": "voices.jsonl", "clusters": "clusters.json", "proposals": "
 
 
 class RunRequest(BaseModel):
-    week: str | None = Field(default=None, description="ISO week, e.g. 2026-W47.")
+    week: IsoWeek | None = Field(default=None, description="ISO week, e.g. 2026-W47.")
     date_from: date | None = None
     date_to: date | None = None
     engine: Literal["offline", "llm"] = "offline"
@@ -46,7 +47,7 @@ def list_runs(services: ServicesDep) -> list[dict[str, Any]]:
 
 
 @router.get("/{run_id}")
-def get_run(run_id: str, services: ServicesDep) -> dict[str, Any]:
+def get_run(run_id: RunId, services: ServicesDep) -> dict[str, Any]:
     if run_id in services.runs:
         return services.runs[run_id].model_dump(mode="json")
     run_dir = services.run_dir(run_id)
@@ -58,7 +59,7 @@ def get_run(run_id: str, services: ServicesDep) -> dict[str, Any]:
 
 
 @router.get("/{run_id}/{output}")
-def get_output(run_id: str, output: Literal["voices", "clusters", "proposals", "run"], services: ServicesDep) -> Any:
+def get_output(run_id: RunId, output: Literal["voices", "clusters", "proposals", "run"], services: ServicesDep) -> Any:
     """One output file of a finished run (voices as a list of objects)."""
     run_dir = services.run_dir(run_id)
     if run_dir is None or not (run_dir / OUTPUTS[output]).exists():

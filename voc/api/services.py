@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +43,7 @@ class Services:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def start_run(self, period: Period, engine: str) -> RunJob:
-        run_id = f"{new_run_id(period, engine)}-{uuid.uuid4().hex[:6]}"  # runs started the same second differ
+        run_id = new_run_id(period, engine)
         job = RunJob(run_id=run_id, period=period, engine=engine, started_at=datetime.now(UTC))
         self.runs[run_id] = job
         task = asyncio.create_task(self._execute(job))
@@ -76,5 +75,8 @@ class Services:
         job = self.runs.get(run_id)
         if job and job.out_dir:
             return Path(job.out_dir)
-        candidate = self.settings.runs_dir / run_id
+        runs = self.settings.runs_dir.resolve()
+        candidate = (runs / run_id).resolve()
+        if candidate.parent != runs:  # `..`, a separator or a symlink out: not a run of this data directory
+            return None
         return candidate if (candidate / "run.json").exists() else None

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from voc.api.deps import ServicesDep
+from voc.api.params import IsoWeek
 from voc.models import Business, Channel, Segment
 from voc.periods import period_of
 from voc.voice_queries import VoiceFilter, VoicePage, VoiceRecord, get_voice, search_voices
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/api/voices", tags=["voices"])
 
 
 @router.get("")
-def search(services: ServicesDep, week: str | None = None, date_from: date | None = None,
+def search(services: ServicesDep, week: IsoWeek | None = None, date_from: date | None = None,
            date_to: date | None = None, channel: Channel | None = None, business: Business | None = None,
            segment: Segment | None = None, query: Annotated[str | None, Query(max_length=200)] = None,
            limit: Annotated[int, Query(ge=1, le=200)] = 50, after: str | None = None) -> VoicePage:

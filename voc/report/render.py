@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
+from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from voc.report import charts
 from voc.report.data import ReportData
@@ -14,14 +16,30 @@ from voc.report.fonts import FAMILY, subset_font_data_uri
 FORMATS = ("html", "md", "pdf")
 
 
-def _environment() -> Environment:
+_URL_SCHEME_RE = re.compile(r"(?i)\b(https?|ftp|file|javascript|data)\s*:\s*(//)?")
+_MD_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "[": "\\[", "]": "\\]",
+                             "|": "／", "\n": " ", "\r": " ", "`": "'"})
+
+
+def markdown_text(value: Any) -> Any:
+    """Customer text made inert in Markdown: no raw HTML, no link or image syntax, no table or
+    line breaks, and no bare URL that a mail or IM client would turn into a link and fetch."""
+    if not isinstance(value, str):
+        return value
+    inert = value.translate(_MD_ESCAPES)
+    return _URL_SCHEME_RE.sub(lambda m: f"{m.group(1)}\\:{'//' if m.group(2) else ''}", inert)
+
+
+def _environment(markdown: bool = False) -> Environment:
+    # Autoescape is on for every template whatever its file name: `select_autoescape(["html"])`
+    # would not match `report.html.j2`, and the report carries customers' own words.
     environment = Environment(loader=PackageLoader("voc.report", "templates"), undefined=StrictUndefined,
-                              autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+                              autoescape=not markdown, trim_blocks=True, lstrip_blocks=True,
+                              finalize=markdown_text if markdown else None)
     environment.filters["pct"] = lambda v: "—" if v is None else f"{v:.1%}"
     environment.filters["signed_pct"] = lambda v: "—" if v is None else f"{v:+.1%}"
     environment.filters["signed"] = lambda v: f"{v:+d}"
     environment.filters["pairs"] = lambda items: "、".join(f"{k} {v}" for k, v in items) or "—"
-    environment.filters["md"] = lambda text: str(text).replace("|", "／").replace("\n", " ")
     return environment
 
 
@@ -43,17 +61,20 @@ def render_html(data: ReportData, font: bool = True) -> str:
 
 
 def render_markdown(data: ReportData) -> str:
-    return _environment().get_template("report.md.j2").render(data=data)
+    return _environment(markdown=True).get_template("report.md.j2").render(data=data)
 
 
 def render_pdf(html: str, target: Path) -> None:
     import logging
 
     from weasyprint import HTML
+    from weasyprint.urls import URLFetcher
 
     # WeasyPrint warns on every font that it subsets with fontTools instead of HarfBuzz: harmless.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
-    HTML(string=html).write_pdf(target)
+    # The report's own charts and font are data: URIs. Any other URL (one that reached the page
+    # from a voice) is refused, so drawing the PDF makes no network or file request.
+    HTML(string=html, url_fetcher=URLFetcher(allowed_protocols=("data",))).write_pdf(target)
 
 
 def write_report(data: ReportData, out_dir: Path, formats: tuple[str, ...] = FORMATS) -> dict[str, Path]:

@@ -3,6 +3,7 @@
 "use strict";
 
 const state = { session: null, week: null, actor: "分析员" };
+const TOKEN_KEY = "voc-api-token"; // sessionStorage: gone when the tab closes
 const $ = (selector) => document.querySelector(selector);
 const STATUSES = ["待认领", "整改中", "已完成", "已验证", "未达标"];
 const NEXT = { "待认领": ["整改中"], "整改中": ["已完成"], "已完成": ["整改中"], "未达标": ["整改中"], "已验证": [] };
@@ -14,11 +15,44 @@ function element(tag, attributes = {}, text = "") {
   return node;
 }
 
+// ------------------------------------------------------------------ the API, with the bearer token when one is set
+
+function askForToken() {
+  $("#login").hidden = false;
+  $("#token").focus();
+  const error = new Error("需要访问令牌：请在页面顶部输入 VOC_API_TOKEN");
+  error.needsToken = true; // the token field is the message
+  return error;
+}
+
+async function call(path, options = {}) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const headers = { ...options.headers, ...(token ? { Authorization: `Bearer ${token}` } : {}) };
+  const response = await fetch(path, { ...options, headers });
+  if (response.status === 401) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    throw askForToken();
+  }
+  return response;
+}
+
 async function api(path, options = {}) {
-  const response = await fetch(path, { headers: { "Content-Type": "application/json" }, ...options });
+  const response = await call(path, { ...options, headers: { "Content-Type": "application/json", ...options.headers } });
   const body = response.headers.get("content-type")?.includes("json") ? await response.json() : await response.text();
   if (!response.ok) throw new Error(body.error || response.statusText);
   return body;
+}
+
+async function loadImage(img, path) {
+  // An <img src> cannot carry the token: fetch the PNG and show it from a blob: URL.
+  const response = await call(path);
+  if (!response.ok) throw new Error(`${path}: ${response.status}`);
+  if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+  img.src = URL.createObjectURL(await response.blob());
+}
+
+function showError(error) {
+  if (!error.needsToken) say("error", error.message);
 }
 
 // ------------------------------------------------------------------ tabs and weeks
@@ -26,9 +60,9 @@ async function api(path, options = {}) {
 function showTab(name) {
   document.querySelectorAll("nav button").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
   document.querySelectorAll(".tab").forEach((t) => t.classList.toggle("active", t.id === name));
-  if (name === "dashboard") loadDashboard();
-  if (name === "board") loadBoard();
-  if (name === "review") loadQueue();
+  if (name === "dashboard") loadDashboard().catch(showError);
+  if (name === "board") loadBoard().catch(showError);
+  if (name === "review") loadQueue().catch(showError);
 }
 
 async function loadWeeks() {
@@ -56,7 +90,7 @@ function describe(event) {
 
 async function ask(question) {
   say("user", question);
-  const response = await fetch("/api/chat", {
+  const response = await call("/api/chat", {
     method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ message: question, session_id: state.session }),
   });
@@ -96,7 +130,8 @@ async function loadDashboard() {
     card.append(element("b", {}, String(f.current)), element("span", {}, `上周 ${f.previous}`));
     return card;
   }));
-  for (const name of ["funnel", "dimensions", "matrix"]) $(`#chart-${name}`).src = `/api/dashboard/${state.week}/charts/${name}.png`;
+  await Promise.all(["funnel", "dimensions", "matrix"].map((name) =>
+    loadImage($(`#chart-${name}`), `/api/dashboard/${state.week}/charts/${name}.png`)));
   $("#spikes").replaceChildren(...(data.spikes.length ? data.spikes.map((p) => element("li", {},
     `${p.cluster_id} ${p.label}：${p.previous_count} → ${p.current_count} 条（${p.owner_department}）`)) : [element("li", {}, "本周没有显著上升的问题")]));
   $("#problems tbody").replaceChildren(...data.problems.map((p) => {
@@ -130,7 +165,7 @@ function card(p) {
       try {
         await api(`/api/proposals/${p.proposal_id}`, { method: "PATCH", body: JSON.stringify({ status: next, actor: state.actor, note: "看板操作" }) });
       } catch (error) { alert(error.message); }
-      loadBoard();
+      loadBoard().catch(showError);
     });
     box.append(button);
   }
@@ -139,7 +174,8 @@ function card(p) {
 
 async function loadOwners() {
   const matrix = await api("/api/service-matrix");
-  $("#owner").append(...matrix.departments.map((d) => element("option", { value: d.name }, d.name)));
+  $("#owner").replaceChildren(element("option", { value: "" }, "全部"),
+    ...matrix.departments.map((d) => element("option", { value: d.name }, d.name)));
 }
 
 // ------------------------------------------------------------------ review queue
@@ -160,8 +196,10 @@ async function loadQueue() {
     select.value = item.labels.owner_department;
     const button = element("button", {}, "确认责任部门");
     button.addEventListener("click", async () => {
-      await api(`/api/reviews/${item.voice_id}`, { method: "POST", body: JSON.stringify({ owner_department: select.value, actor: state.actor }) });
-      loadQueue();
+      try {
+        await api(`/api/reviews/${item.voice_id}`, { method: "POST", body: JSON.stringify({ owner_department: select.value, actor: state.actor }) });
+      } catch (error) { alert(error.message); }
+      loadQueue().catch(showError);
     });
     cell.append(select, button);
     row.append(cell);
@@ -173,10 +211,24 @@ async function loadQueue() {
 
 document.querySelectorAll("nav button").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
 $("#week").addEventListener("change", (e) => { state.week = e.target.value; showTab(document.querySelector("nav button.active").dataset.tab); });
-$("#owner").addEventListener("change", loadBoard);
+$("#owner").addEventListener("change", () => loadBoard().catch(showError));
 $("#ask").addEventListener("submit", (e) => {
   e.preventDefault();
   const question = $("#question").value.trim();
-  if (question) { $("#question").value = ""; ask(question); }
+  if (question) { $("#question").value = ""; ask(question).catch(showError); }
 });
-Promise.all([loadWeeks(), loadOwners()]).catch((error) => say("error", error.message));
+$("#login").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const token = $("#token").value.trim();
+  if (!token) return;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $("#token").value = "";
+  $("#login").hidden = true;
+  start();
+});
+
+function start() {
+  return Promise.all([loadWeeks(), loadOwners()])
+    .then(() => showTab(document.querySelector("nav button.active").dataset.tab)).catch(showError);
+}
+start();

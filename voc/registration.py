@@ -1,0 +1,91 @@
+"""What a weekly run may write into the closed loop, checked before anything is written.
+
+`register_run` is a writing MCP tool: any client that reaches it could otherwise file a P1 for an
+owner outside the matrix, put markup into a proposal's text, or wipe a week's problem volumes.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from voc.lifecycle import LifecycleError
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+# Proposal prose is written by the product; a tag-like `<x`, `</`, `<!` or `<?` has no place in it.
+_MARKUP_RE = re.compile(r"<\s*[A-Za-z/!?]|javascript\s*:", re.IGNORECASE)
+_TEXT = 2000
+
+
+def _plain(value: str) -> str:
+    if _MARKUP_RE.search(value):
+        raise ValueError("含有 HTML 标记或脚本，已拒绝")
+    return value
+
+
+class _Kpi(BaseModel):
+    name: str = Field(max_length=200)
+    baseline: float = Field(ge=0)
+    target: float = Field(ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _no_markup(cls, value: str) -> str:
+        return _plain(value)
+
+
+class _Proposal(BaseModel):
+    """The fields of the proposals.json contract that the closed loop stores and shows."""
+
+    model_config = ConfigDict(extra="allow")
+
+    proposal_id: str = Field(pattern=_ID)
+    cluster_id: str = Field(pattern=_ID)
+    priority: Literal["P1", "P2", "P3", "P4"]
+    owner_department: str = Field(min_length=1, max_length=100)
+    problem: str = Field(min_length=1, max_length=_TEXT)
+    root_cause: str = Field(default="", max_length=_TEXT)
+    short_term_measures: list[str] = Field(default_factory=list, max_length=50)
+    long_term_measures: list[str] = Field(default_factory=list, max_length=50)
+    kpis: list[_Kpi] = Field(default_factory=list, max_length=20)
+    due_date: date
+
+    @field_validator("problem", "root_cause", "owner_department")
+    @classmethod
+    def _no_markup(cls, value: str) -> str:
+        return _plain(value)
+
+    @field_validator("short_term_measures", "long_term_measures")
+    @classmethod
+    def _measures(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if len(value) > _TEXT:
+                raise ValueError(f"措施超过 {_TEXT} 字")
+            _plain(value)
+        return values
+
+
+def check_registration(proposals: list[dict[str, Any]], clusters: list[dict[str, Any]], volumes: dict[str, int],
+                       owners: set[str], tags: set[str] | None = None) -> None:
+    """Raise LifecycleError (in plain Chinese) unless every proposal fits the contract and the
+    service matrix, every cluster it names is in the run, and the volumes are owner|tag counts."""
+    cluster_ids = {str(c.get("cluster_id")) for c in clusters}
+    for index, raw in enumerate(proposals, start=1):
+        try:
+            proposal = _Proposal.model_validate(raw)
+        except ValidationError as exc:
+            where = "、".join(".".join(str(p) for p in e["loc"]) + f"（{e['msg']}）" for e in exc.errors()[:3])
+            raise LifecycleError(f"第 {index} 条建议不符合输出约定：{where}") from None
+        if proposal.owner_department not in owners:
+            raise LifecycleError(f"第 {index} 条建议的责任部门“{proposal.owner_department}”不在服务矩阵中")
+        if proposal.cluster_id not in cluster_ids:
+            raise LifecycleError(f"第 {index} 条建议引用的问题 {proposal.cluster_id} 不在本次运行的问题中")
+    for key, count in volumes.items():
+        owner, _, tag = key.partition("|")
+        if owner not in owners or not tag or (tags is not None and tag not in tags):
+            raise LifecycleError(f"问题量键“{key[:60]}”不是服务矩阵中的部门|分类标签")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise LifecycleError(f"问题量“{key[:60]}”必须是非负整数")

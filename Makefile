@@ -1,19 +1,26 @@
 # The README's two commands: `make demo` (set up + main job) and `make test`.
 PYTHON ?= python3
 VENV := .venv
-STAMP := $(VENV)/.installed
+# `make demo` installs what the product needs; `make test` adds the test tools and the BERTopic
+# baseline of `voc eval` (it pulls torch, so a user who only runs the product never downloads it).
+CORE := $(VENV)/.installed-core
+DEV := $(VENV)/.installed-dev
 
 .PHONY: demo test setup lint bench browser
 
-$(STAMP): pyproject.toml
+$(CORE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e .
+	touch $(CORE)
+
+$(DEV): $(CORE)
 	$(VENV)/bin/pip install --quiet -e '.[dev,topics]'
-	touch $(STAMP)
+	touch $(DEV)
 
-setup: $(STAMP)
+setup: $(DEV)
 
-demo: $(STAMP)
+demo: $(CORE)
 	$(VENV)/bin/voc quickstart
 
 # The browser test (tests/test_web_e2e.py) drives Debian's /usr/bin/chromium with Playwright; Playwright's
@@ -24,12 +31,12 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "make browser: /usr/bin/chromium is missing and installing it needs root (sudo make browser)"; fi; }
 
-test: $(STAMP) browser
+test: $(DEV) browser
 	$(VENV)/bin/pytest -q -rs
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy voc mcp_servers agents eval app.py
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(VENV)/bin/python bench/bench_foundation.py

@@ -250,6 +250,8 @@ def negative_members(voices: list[dict[str, Any]], traces: list[dict[str, Any]],
 def analyse_period(state: RunState, config: Configuration, cache: EmbeddingCache,
                    report: Any = None) -> tuple[list[Cluster], list[str]]:
     current = negative_members(state.get("voices", []), state.get("traces", []), state.get("attributions", []))
+    if not current:
+        return [], []  # a period without a negative voice has no problem to cluster
     previous = negative_members(state.get("previous_voices", []), state.get("previous_traces", []), None)
     vectors = cache.embed([enhanced_text(v, t) for v, t, _ in current], "passage", progress=report)
     before = cache.embed([enhanced_text(v, t) for v, t, _ in previous], "passage", progress=report)

@@ -260,7 +260,7 @@ class LLMEngine:
 
     def __init__(self, settings: Settings, client: openai.OpenAI | None = None) -> None:
         if not settings.llm_base_url or not settings.llm_model:
-            raise LLMUnavailable("VOC_LLM_BASE_URL and VOC_LLM_MODEL must both be set for the LLM engine")
+            raise LLMUnavailable("LLM 引擎需要同时设置 VOC_LLM_BASE_URL 与 VOC_LLM_MODEL；不设置时请用默认的 --engine offline")
         self.settings = settings
         self.model = settings.llm_model
         base = client or openai.OpenAI(base_url=settings.llm_base_url,

@@ -77,6 +77,12 @@ def _llm_engine(settings: Settings, engine: str) -> Any:
         raise RunError(str(exc)) from exc
 
 
+async def run_exists(settings: Settings, run_id: str) -> bool:
+    """A run with this id has a checkpoint to resume from."""
+    async with checkpointer_for(settings) as saver:
+        return await saver.aget_tuple({"configurable": {"thread_id": run_id}}) is not None
+
+
 async def run_graph(settings: Settings, *, period: Period | None = None, engine: str = "offline",
                     run_id: str | None = None, resume: bool = False, config: Configuration | None = None,
                     progress: Progress | None = None) -> RunState:
@@ -87,15 +93,15 @@ async def run_graph(settings: Settings, *, period: Period | None = None, engine:
         graph = build_graph().compile(checkpointer=saver)
         if resume:
             if run_id is None:
-                raise RunError("resuming needs a run id")
+                raise RunError("继续运行需要运行编号：voc run --resume RUN_ID")
             snapshot = await graph.aget_state({"configurable": {"thread_id": run_id}})
             if not snapshot.values:
-                raise RunError(f"no run {run_id!r} to resume")
+                raise RunError(f"没有可继续的运行 {run_id!r}：运行编号见 voc run 开始时的输出或 DATA_DIR/runs/")
             engine = snapshot.values["engine"]
             payload: RunState | None = None
         else:
             if period is None:
-                raise RunError("a new run needs a period")
+                raise RunError("新的运行需要统计期：--week 2026-W47，或 --from 与 --to")
             run_id = run_id or new_run_id(period, engine)
             payload = initial_state(run_id, period, engine)
         thread: RunnableConfig = {"configurable": {"thread_id": run_id}}

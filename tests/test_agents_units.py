@@ -3,6 +3,7 @@
 import random
 import re
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,6 +74,20 @@ def test_working_days_skip_weekends_and_holidays() -> None:
     assert calendar.add_working_days(date(2026, 12, 31), 1) == date(2027, 1, 4)  # holiday + weekend
     assert calendar.add_working_days(date(2026, 12, 25), 1) == date(2026, 12, 26)  # a worked Saturday
     assert calendar.working_days_between(date(2026, 11, 20), date(2026, 11, 27)) == 5
+
+
+def test_statutory_holidays_and_adjusted_weekends_come_from_the_maintained_calendar(tmp_path: Path) -> None:
+    calendar = WorkCalendar.load(tmp_path / "none.yaml")
+    assert calendar.is_working_day(date(2026, 2, 14))  # a Saturday worked for the Spring Festival (调休)
+    assert not calendar.is_working_day(date(2026, 2, 16)) and not calendar.is_working_day(date(2026, 10, 5))
+    # Friday 2026-09-25 (Mid-Autumn) is off: a P1 raised on Thursday is due five working days on.
+    assert calendar.add_working_days(date(2026, 9, 24), 1) == date(2026, 9, 28)
+    own = tmp_path / "bank.yaml"
+    own.write_text("holidays: [2026-11-23]\nworkdays: [2026-10-05]\n", encoding="utf-8")
+    bank = WorkCalendar.load(own)
+    assert not bank.is_working_day(date(2026, 11, 23)) and bank.is_working_day(date(2026, 10, 5))
+    assert bank.uncovered_years(date(2026, 12, 1), date(2026, 12, 31)) == []
+    assert calendar.uncovered_years(date(2026, 12, 28), date(2099, 1, 8))[-1] == 2099
 
 
 def _cluster(priority: str = "P1", rising: bool = True) -> Cluster:

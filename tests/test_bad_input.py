@@ -290,7 +290,7 @@ def test_unwritable_storage_is_one_line_not_a_traceback(tmp_path: Path, monkeypa
     for result in (under_a_file, read_only):
         assert result.exit_code == 2, result.output
         assert "无法写入" in result.output and "Traceback" not in result.output
-        assert len([line for line in result.output.splitlines() if "error" in line]) == 1
+        assert len([line for line in result.output.splitlines() if "错误：" in line]) == 1
 
 
 def test_run_ids_are_unique_within_a_second() -> None:

@@ -11,7 +11,19 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from voc.cli_common import VocGroup, console, execute_run, fail, progress_bars
+from voc.cli_common import (
+    DEBUG,
+    Engine,
+    ServerName,
+    Transport,
+    VocGroup,
+    console,
+    ensure_knowledge,
+    execute_run,
+    fail,
+    parse_day,
+    progress_bars,
+)
 from voc.config import get_settings
 
 if TYPE_CHECKING:
@@ -19,6 +31,26 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="客户声音 VOC: ingest voices, load the knowledge base, serve MCP tools.", cls=VocGroup,
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from voc import __version__
+
+        typer.echo(f"voc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
+) -> None:
+    """客户声音 VOC: ingest voices, load the knowledge base, run the weekly analysis, report, serve."""
+    DEBUG["on"] = debug
+
+
 kb_app = typer.Typer(help="The knowledge base: service matrix, taxonomy, cases, documents.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
 @app.command("demo-data")
@@ -180,8 +212,9 @@ def _edit_taxonomy(change: Callable[[Taxonomy], Taxonomy]) -> None:
 
 @app.command()
 def mcp(
-    name: Annotated[str, typer.Argument(help="tickets, knowledge, cases or proposals")],
-    transport: Annotated[str, typer.Option(help="stdio or http")] = "stdio",
+    name: Annotated[ServerName, typer.Argument(help="Which server.")],
+    transport: Annotated[Transport, typer.Option(help="stdio for a local assistant, http for the network.")]
+    = Transport.STDIO,
     host: Annotated[str | None, typer.Option(help="HTTP bind address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port.")] = None,
     token: Annotated[str | None, typer.Option(help="Bearer token for HTTP (default VOC_MCP_TOKEN).")] = None,
@@ -191,15 +224,13 @@ def mcp(
     from mcp_servers.common import run
 
     settings = get_settings()
-    if name not in SERVERS:
-        raise fail(f"unknown server {name!r}; choose one of {', '.join(SERVERS)}")
-    if transport not in ("stdio", "http"):
-        raise fail("transport must be stdio or http")
     bind = host or settings.mcp_host
     secret = token or settings.mcp_token
-    if transport == "http" and bind not in ("127.0.0.1", "localhost", "::1") and not secret:
-        raise fail("binding beyond loopback needs a bearer token (--token or VOC_MCP_TOKEN)")
-    run(SERVERS[name](settings), transport, bind, port or settings.mcp_port, secret)  # type: ignore[arg-type]
+    if transport == Transport.HTTP and bind not in ("127.0.0.1", "localhost", "::1") and not secret:
+        raise fail("绑定到回环地址以外需要令牌：--token 或 VOC_MCP_TOKEN")
+    if name in (ServerName.KNOWLEDGE, ServerName.CASES):
+        ensure_knowledge(settings)
+    run(SERVERS[name.value](settings), transport.value, bind, port or settings.mcp_port, secret)
 
 
 @app.command()
@@ -217,30 +248,26 @@ def run(
     week: Annotated[str | None, typer.Option(help="ISO week, e.g. 2026-W47.")] = None,
     date_from: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD) of a custom period.")] = None,
     date_to: Annotated[str | None, typer.Option("--to", help="Last day (YYYY-MM-DD) of a custom period.")] = None,
-    engine: Annotated[str, typer.Option(help="offline (default) or llm.")] = "offline",
+    engine: Annotated[Engine, typer.Option(help="offline (default) or an OpenAI-compatible llm.")] = Engine.OFFLINE,
     out: Annotated[Path | None, typer.Option(help="Output directory (default DATA_DIR/runs/RUN_ID).")] = None,
     resume: Annotated[str | None, typer.Option(help="Resume the run with this id from its last checkpoint.")] = None,
 ) -> None:
     """The weekly run: 归因 → 溯源 → 分析 → 应用 through the MCP tools; writes voices.jsonl, clusters.json,
     proposals.json and run.json. The previous period is the same length just before."""
-    from datetime import date
 
     from voc.periods import period_of
 
-    if engine not in ("offline", "llm"):
-        raise fail("engine must be offline or llm")
     settings = get_settings()
     settings.ensure_dirs()
     try:
-        period = None if resume else period_of(week, date.fromisoformat(date_from) if date_from else None,
-                                               date.fromisoformat(date_to) if date_to else None)
+        period = None if resume else period_of(week, parse_day(date_from, "--from"), parse_day(date_to, "--to"))
     except ValueError as exc:
         raise fail(str(exc)) from exc
-    target, summary = execute_run(settings, period, engine, out, resume)
+    target, summary = execute_run(settings, period, Engine(engine).value, out, resume)
     counts = summary["counts"]
-    console.print(f"run {summary['run_id']}: {counts['voices']} voices, {counts['negative']} negative, "
-                  f"{counts['clusters']} clusters (outlier rate {summary['outlier_rate']:.1%}), "
-                  f"{counts['proposals']} proposals → {target}")
+    console.print(f"运行 {summary['run_id']} 完成：客户声音 {counts['voices']} 条，负面 {counts['negative']} 条，"
+                  f"共性问题 {counts['clusters']} 个（未归入问题的负面声音 {summary['outlier_rate']:.1%}），"
+                  f"整改建议 {counts['proposals']} 条 → {target}")
     _print_proposals(target / "proposals.json")
     typer.echo(str(target))
 
@@ -259,7 +286,7 @@ def _print_proposals(path: Path) -> None:
 @app.command("eval")
 def evaluate(
     dataset: Annotated[str, typer.Option(help="A bundled set (gold_v1) or a JSONL path with labels.")] = "gold_v1",
-    engine: Annotated[str, typer.Option(help="offline (default) or llm.")] = "offline",
+    engine: Annotated[Engine, typer.Option(help="offline (default) or an OpenAI-compatible llm.")] = Engine.OFFLINE,
     out: Annotated[Path | None, typer.Option(help="Where scorecard.json/.md go (default DATA_DIR/eval/…).")] = None,
     gate: Annotated[bool, typer.Option(help="Exit 1 when a threshold of eval/thresholds.yaml is missed.")] = True,
     with_review: Annotated[bool, typer.Option(help="Also measure accuracy with an analyst's corrections of the "
@@ -277,10 +304,11 @@ def evaluate(
         data = load_dataset(dataset)
     except FileNotFoundError as exc:
         raise fail(str(exc)) from exc
-    target = out or settings.resolved_data_dir / "eval" / f"{data.name}-{engine}"
-    with console.status(f"evaluating {data.name} with the {engine} engine"):
+    engine_name = Engine(engine).value
+    target = out or settings.resolved_data_dir / "eval" / f"{data.name}-{engine_name}"
+    with console.status(f"evaluating {data.name} with the {engine_name} engine"):
         try:
-            card = asyncio.run(run_evaluation(data, engine, target, settings, review=with_review))
+            card = asyncio.run(run_evaluation(data, engine_name, target, settings, review=with_review))
         except (RunError, ValueError) as exc:
             raise fail(str(exc)) from exc
     typer.echo((target / "scorecard.md").read_text(encoding="utf-8"))
@@ -307,8 +335,8 @@ def quickstart(
     ingest(paths=[target], column_map=None)
     kb_load()
     summary(week=week)
-    run(week=week, date_from=None, date_to=None, engine="offline", out=None, resume=None)
-    report(week=week, format="html,md,pdf", out=None, engine="offline", rerun=False)
+    run(week=week, date_from=None, date_to=None, engine=Engine.OFFLINE, out=None, resume=None)
+    report(week=week, format="html,md,pdf", out=None, engine=Engine.OFFLINE, rerun=False)
 
 @app.command()
 def serve(
@@ -321,9 +349,12 @@ def serve(
     settings = get_settings()
     bind = host or settings.api_host
     if bind not in ("127.0.0.1", "localhost", "::1") and not settings.api_token:
-        raise fail("binding beyond loopback needs a bearer token (VOC_API_TOKEN)")
+        raise fail("绑定到回环地址以外需要令牌：请设置 VOC_API_TOKEN")
     from voc.api.application import create_app
 
+    ensure_knowledge(settings)
+    shown = f"[{bind}]" if ":" in bind else bind
+    console.print(f"VOC 客户声音 已启动：http://{shown}:{port or settings.api_port}/（接口文档 /docs；Ctrl+C 停止）")
     # The bound host name is one the app answers (its Host check guards against DNS rebinding).
     app_for_host = create_app(settings.model_copy(update={"api_host": bind}))
     uvicorn.run(app_for_host, host=bind, port=port or settings.api_port, log_level="warning")

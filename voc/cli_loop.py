@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from voc.cli_common import console, execute_run, fail
+from voc.cli_common import Engine, console, execute_run, fail, parse_day
 from voc.config import Settings, get_settings
+from voc.lifecycle import Status
 
 proposals_app = typer.Typer(help="整改建议闭环: list, show, update, verify, record as a case.", no_args_is_help=True)
 
 
+def _formats(value: str) -> str:
+    from voc.report.render import FORMATS
+
+    chosen = [f.strip() for f in value.split(",") if f.strip()]
+    unknown = [f for f in chosen if f not in FORMATS]
+    if unknown or not chosen:
+        raise typer.BadParameter(f"可选格式为 {', '.join(FORMATS)}（用逗号分隔），收到：{value!r}")
+    return value
+
+
 def report(
     week: Annotated[str, typer.Option(help="ISO week, e.g. 2026-W47.")],
-    format: Annotated[str, typer.Option("--format", help="Comma-separated: html, md, pdf.")] = "html,md,pdf",
+    format: Annotated[str, typer.Option("--format", help="Comma-separated: html, md, pdf.",
+                                        callback=_formats)] = "html,md,pdf",
     out: Annotated[Path | None, typer.Option(help="Output directory (default DATA_DIR/reports/WEEK).")] = None,
-    engine: Annotated[str, typer.Option(help="The run to report: offline (default) or llm.")] = "offline",
+    engine: Annotated[Engine, typer.Option(help="The run to report: offline (default) or llm.")] = Engine.OFFLINE,
     rerun: Annotated[bool, typer.Option(help="Run the week again even when a run exists.")] = False,
 ) -> None:
     """The weekly 《客户心声》 report: reuses the week's run when there is one, otherwise runs it."""
@@ -37,12 +48,13 @@ def report(
     except ValueError as exc:
         raise fail(str(exc)) from exc
     formats = tuple(f.strip() for f in format.split(",") if f.strip())
-    run_dir = None if rerun else latest_run_dir(settings.runs_dir, period.label, engine)
+    engine_name = Engine(engine).value
+    run_dir = None if rerun else latest_run_dir(settings.runs_dir, period.label, engine_name)
     if run_dir is None:
-        console.print(f"no {engine} run of {period.label} yet: running it")
-        run_dir, _ = execute_run(settings, period, engine, None)
+        console.print(f"{period.label} 还没有 {engine_name} 引擎的运行结果：现在运行")
+        run_dir, _ = execute_run(settings, period, engine_name, None)
     else:
-        console.print(f"reusing run {run_dir.name}")
+        console.print(f"沿用运行 {run_dir.name}")
     data = build_report(Store(settings.resolved_database_url), run_dir)
     try:
         written = write_report(data, out or settings.resolved_data_dir / "reports" / period.label, formats)
@@ -71,11 +83,11 @@ def _guarded(action: Any) -> Any:
 @proposals_app.command("list")
 def list_proposals(
     owner: Annotated[str | None, typer.Option(help="Only this owner department.")] = None,
-    status: Annotated[str | None, typer.Option(help="待认领 / 整改中 / 已完成 / 已验证 / 未达标")] = None,
+    status: Annotated[Status | None, typer.Option(help="Only this status.")] = None,
     overdue: Annotated[bool, typer.Option(help="Only overdue proposals.")] = False,
 ) -> None:
     """Tracked proposals with status, due date and overdue flag."""
-    items = _guarded(lambda: _book(get_settings()).list(owner, status))
+    items = _guarded(lambda: _book(get_settings()).list(owner, status.value if status else None))
     table = Table("编号", "优先级", "责任部门", "状态", "到期日", "提出周", "最近出现", "问题", title="整改建议")
     for p in items:
         if overdue and not p.overdue:
@@ -96,14 +108,14 @@ def show_proposal(proposal_id: str) -> None:
 @proposals_app.command("update")
 def update_proposal(
     proposal_id: str,
-    status: Annotated[str, typer.Option(help="整改中 or 已完成 (已验证 / 未达标 come from verify).")],
+    status: Annotated[Status, typer.Option(help="整改中 or 已完成 (已验证 / 未达标 come from verify).")],
     by: Annotated[str, typer.Option("--by", help="Who makes the change.")],
     note: Annotated[str, typer.Option(help="Why, or what was done.")] = "",
     on: Annotated[str | None, typer.Option(help="Completion date YYYY-MM-DD (default today).")] = None,
 ) -> None:
     """Move a proposal along 待认领 → 整改中 → 已完成 (or back to 整改中)."""
-    day = date.fromisoformat(on) if on else None
-    view = _guarded(lambda: _book(get_settings()).update(proposal_id, status, by, note, on=day))
+    day = parse_day(on, "--on")
+    view = _guarded(lambda: _book(get_settings()).update(proposal_id, Status(status).value, by, note, on=day))
     console.print(f"{view.proposal_id}: {view.status.value}")
 
 

@@ -147,8 +147,16 @@ class KnowledgeBase:
             def step(n: int, name: str = name, total: int = len(items)) -> None:
                 if progress:
                     progress(name, n, total)
-            reports.append(sync(collection(client, name), items, step))
+            reports.append(sync(collection(client, name), items, step,
+                                embed=lambda texts: self.embedding_cache.embed(texts, "passage")))
         return reports
+
+    def is_loaded(self) -> bool:
+        """Every knowledge collection holds items (a new data directory holds none)."""
+        try:
+            return all(self.counts().values())
+        except Exception:  # a Chroma directory that cannot be read is a knowledge base to load again
+            return False
 
     def counts(self) -> dict[str, int]:
         client = client_for(self.settings)

@@ -19,7 +19,6 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
-from scipy.stats import binomtest
 from sqlalchemy import func, select
 
 from voc.periods import parse_week
@@ -358,6 +357,8 @@ def _effect(proposal_id: str, completed_week: str, before: list[str], after: lis
     # Given the total, the after-weeks' share is binomial with p = their share of the weeks if the
     # weekly rate did not change (the exact conditional test for two Poisson rates).
     share = len(after) / (len(after) + len(before))
+    from scipy.stats import binomtest  # imported here: scipy.stats takes a second to load, the CLI is quicker
+
     p_value = float(binomtest(sum(later), sum(later) + sum(baseline), share, alternative="less").pvalue)
     required = 1 - float(kpi["target"]) / float(kpi["baseline"]) if float(kpi["baseline"]) else 0.0
     reduction = 1 - after_mean / baseline_mean

@@ -19,7 +19,7 @@ class Period(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> Period:
         if self.end < self.start:
-            raise ValueError(f"period ends ({self.end}) before it starts ({self.start})")
+            raise ValueError(f"统计期的结束日 {self.end} 早于开始日 {self.start}")
         return self
 
     @property
@@ -45,12 +45,12 @@ class Period(BaseModel):
 def parse_week(week: str) -> Period:
     match = _WEEK_RE.match(week.strip())
     if not match:
-        raise ValueError(f"{week!r} is not an ISO week like 2026-W47")
+        raise ValueError(f"{week!r} 不是 ISO 周次，应写成 2026-W47")
     year, number = int(match.group(1)), int(match.group(2))
     try:
         monday = date.fromisocalendar(year, number, 1)
     except ValueError as exc:
-        raise ValueError(f"{week!r}: {exc}") from exc
+        raise ValueError(f"{week!r} 不是存在的周次（{exc}）") from exc
     return Period(start=monday, end=monday + timedelta(days=6))
 
 
@@ -60,4 +60,4 @@ def period_of(week: str | None = None, start: date | None = None, end: date | No
         return parse_week(week)
     if start and end:
         return Period(start=start, end=end)
-    raise ValueError("give either a week (2026-W47) or both a start and an end date")
+    raise ValueError("请给出周次（--week 2026-W47）或同时给出开始与结束日期（--from、--to）")

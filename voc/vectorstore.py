@@ -81,8 +81,9 @@ def _content_hash(item: Item) -> str:
 
 
 def sync(coll: Collection, items: Sequence[Item], progress: Callable[[int], None] | None = None,
-         batch_size: int = 64) -> SyncReport:
-    """Make the collection hold exactly these items, embedding only what is new or changed."""
+         batch_size: int = 64, embed: Callable[[list[str]], Any] | None = None) -> SyncReport:
+    """Make the collection hold exactly these items, embedding only what is new or changed.
+    `embed` (documents → vectors, e.g. the embedding cache) spares re-embedding a text seen before."""
     report = SyncReport(coll.name)
     stored = coll.get(include=["metadatas"])
     known = {i: (m or {}).get("content_hash") for i, m in zip(stored["ids"], stored["metadatas"] or [], strict=False)}
@@ -104,8 +105,10 @@ def sync(coll: Collection, items: Sequence[Item], progress: Callable[[int], None
         changed.append(Item(item.id, item.document, {**item.metadata, "content_hash": digest}))
     for start in range(0, len(changed), batch_size):
         part = changed[start : start + batch_size]
-        coll.upsert(ids=[i.id for i in part], documents=[i.document for i in part],
-                    metadatas=[i.metadata for i in part])
+        documents = [i.document for i in part]
+        vectors = embed(documents) if embed else None
+        coll.upsert(ids=[i.id for i in part], documents=documents, metadatas=[i.metadata for i in part],
+                    embeddings=vectors)
         if progress:
             progress(len(part))
     return report

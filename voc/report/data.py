@@ -105,6 +105,11 @@ class ReportData(BaseModel):
     earlier: list[ProposalView]
 
     @property
+    def empty(self) -> bool:
+        """The period has no voice at all (a holiday week, a new installation, a wrong week)."""
+        return self.headline[0].current == 0
+
+    @property
     def spikes(self) -> list[Problem]:
         return [p for p in self.problems if p.rising]
 

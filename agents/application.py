@@ -90,8 +90,8 @@ def draft_proposal(cluster: Cluster, number: int, period_end: date, period_label
 
 async def retrieve(toolbox: Toolbox, cluster: Cluster) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     query = f"{cluster.tag.split('>')[-1]} {' '.join(cluster.keywords[:4])}"
-    docs = (await toolbox.call("knowledge", "search_knowledge", query=query, top_k=3))["hits"]
-    hits = (await toolbox.call("cases", "search_cases", query=query, dimension=cluster.dimension, top_k=2))["hits"]
+    docs = (await toolbox.call("knowledge", "search_knowledge", query=query, limit=3))["hits"]
+    hits = (await toolbox.call("cases", "search_cases", query=query, dimension=cluster.dimension, limit=2))["hits"]
     return docs, [h["case"] for h in hits]
 
 

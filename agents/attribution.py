@@ -52,7 +52,7 @@ async def attribute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, 
         candidates = await toolbox.call_batched(
             "knowledge", "candidate_owners_batch", voices, context.config.batch_size,
             lambda batch: {"queries": [{"text": v.text, "channel": v.channel, "business": v.business} for v in batch],
-                           "top_k": 3},
+                           "limit": 3},
             lambda n: context.report("归因", n))
         reviewed = await corrections_for(toolbox, [v.id for v in voices])
     results = [offline_attribution(v, c, departments, context.settings.review_threshold)

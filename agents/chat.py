@@ -13,19 +13,21 @@ import operator
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
+from typing_extensions import TypedDict
 
-from agents.chat_intents import Slots, Understanding, supported_questions, understand
+from agents.chat_intents import Slots, Understanding, intent_name, supported_questions, understand, understood_label
 from agents.chat_llm import ChatLLM
 from agents.toolbox import Toolbox
 from voc.pii import mask_text
 
 QUOTE_CHARS = 60
-MAX_ITEMS = 5
+MAX_ITEMS = 5  # quotes per answer
+MAX_LISTED = 10  # problems or proposals listed in one answer; the answer says when it lists fewer than it counts
 PENDING = ("待认领", "整改中", "未达标")
 
 
@@ -49,20 +51,83 @@ class Answer:
 
 
 def _emit(event: dict[str, Any]) -> None:
+    """Stream an event; a tool call (ours or the LLM engine's) gets its `label` in Chinese here."""
+    if event.get("type") == "tool" and "label" not in event:
+        event = {**event, "label": tool_label(event["tool"], event.get("arguments") or {})}
     with contextlib.suppress(RuntimeError):  # outside a streaming run (direct calls in tests)
         get_stream_writer()(event)
 
 
-async def traced(toolbox: Toolbox, server: str, tool: str, **arguments: Any) -> dict[str, Any]:
-    """A tool call, streamed as a step before it runs."""
+async def traced(toolbox: Toolbox, server: str, tool: str, label: str | None = None,
+                 **arguments: Any) -> dict[str, Any]:
+    """A tool call, streamed as a step before it runs (`label`: its own words, when the arguments say
+    less than its purpose)."""
     shown = {k: v for k, v in arguments.items() if v is not None}
-    _emit({"type": "tool", "server": server, "tool": tool, "arguments": shown})
+    _emit({"type": "tool", "server": server, "tool": tool, "arguments": shown}
+          | ({"label": f"工具 {tool} → {label}"} if label else {}))
     return await toolbox.call(server, tool, **arguments)
 
 
+# ---------------------------------------------------------------- tool calls in the analyst's words
+
+TOOL_WORDS = {
+    "search_voices": "检索客户声音", "get_voice": "读取客户原话", "count_voices": "统计客户声音",
+    "compare_periods": "对比本期与上期的客户声音", "sample_voices": "抽样客户声音",
+    "get_corrections": "读取人工复核结果", "get_service_matrix": "读取服务矩阵（各责任部门）",
+    "get_taxonomy": "读取问题标签体系", "search_knowledge": "检索知识库", "candidate_owners": "推荐责任部门",
+    "candidate_owners_batch": "批量推荐责任部门", "suggest_tags": "推荐问题标签",
+    "suggest_tags_batch": "批量推荐问题标签",
+    "search_cases": "检索历史整改案例", "get_case": "读取整改案例", "list_proposals": "查询整改建议",
+    "get_proposal": "读取整改建议", "list_problems": "查询问题清单", "evaluate_proposal": "评估整改效果",
+    "match_open_proposal": "查找未结的同类建议",
+}
+GROUP_WORDS = {"channel": "渠道", "business": "业务", "day": "日", "week": "周", "segment": "客群",
+               "funnel_tier": "漏斗层级", "source_type": "来源"}
+TIER_WORDS = {1: "机器人咨询", 2: "人工咨询", 3: "线上及意见反馈", 4: "队伍反馈", 5: "投诉", 6: "监管投诉"}
+SILENT = {"offset", "cursor", "after", "include_duplicates"}  # paging and switches: nothing an analyst asked
+
+
+def _week_words(week: str) -> str:
+    year, _, number = week.partition("-W")
+    return f"{year}年第{int(number)}周" if number.isdigit() else week
+
+
+def _argument_words(key: str, value: Any) -> str:
+    if key in SILENT or value is None or value is False or value == "":
+        return ""
+    if key == "week":
+        return _week_words(str(value))
+    if key in ("query", "text", "keywords"):
+        words = "、".join(value) if isinstance(value, list) else str(value)
+        return f"关键词“{words[:20]}{'…' if len(words) > 20 else ''}”"
+    if key == "tag":
+        return f"标签“{value}”"
+    if key == "group_by":
+        return f"按{GROUP_WORDS.get(str(value), str(value))}"
+    if key == "funnel_tier":
+        return f"漏斗第{value}层（{TIER_WORDS.get(int(value), '')}）"
+    if key == "rising_only":
+        return "仅显著上升"
+    if key in ("limit", "top_k"):
+        return f"前 {value} 条"
+    if isinstance(value, str):
+        return value  # ids, owner, business, segment, channel, status, priority: already the analyst's words
+    return f"{key}={value}"
+
+
+def tool_label(tool: str, arguments: dict[str, Any]) -> str:
+    """工具 search_voices → 检索客户声音（2026年第47周，手机银行，关键词“登录”，前 5 条）."""
+    shown = dict(arguments)
+    words = []
+    if shown.get("date_from") or shown.get("date_to"):
+        words.append(f"{shown.pop('date_from', None) or '…'} 至 {shown.pop('date_to', None) or '…'}")
+    words += [w for k, v in shown.items() if (w := _argument_words(k, v))]
+    return f"工具 {tool} → {TOOL_WORDS.get(tool, '调用数据工具')}" + (f"（{'，'.join(words)}）" if words else "")
+
+
 async def latest_week(toolbox: Toolbox) -> str | None:
-    counts = await traced(toolbox, "tickets", "count_voices", group_by="week", date_from="2000-01-01",
-                          date_to=date.today().isoformat())
+    counts = await traced(toolbox, "tickets", "count_voices", label="确定最近一周有数据的周次", group_by="week",
+                          date_from="2000-01-01", date_to=date.today().isoformat())
     return max((r["key"] for r in counts["rows"]), default=None)
 
 
@@ -77,7 +142,7 @@ async def understand_node(state: ChatState, runtime: Runtime[ChatContext]) -> di
     result = understand(message, [d["name"] for d in matrix["departments"]], week, previous)
     plain = {"intent": result.intent, "score": result.score, "slots": result.slots.model_dump(mode="json"),
              "latest_week": week}
-    _emit({"type": "step", "name": "理解问题", "detail": plain})
+    _emit({"type": "step", "name": "理解问题", "label": understood_label(result), "detail": plain})
     return {"understanding": plain}
 
 
@@ -85,7 +150,8 @@ async def answer_node(state: ChatState, runtime: Runtime[ChatContext]) -> dict[s
     context, plain = runtime.context, state["understanding"]
     engine, answer = "offline", None
     if state.get("engine") == "llm" and context.llm is not None:
-        _emit({"type": "step", "name": "大模型调用工具作答", "detail": {"model": context.llm.model}})
+        _emit({"type": "step", "name": "大模型调用工具作答", "detail": {"model": context.llm.model},
+               "label": f"大模型（{context.llm.model}）调用只读工具作答"})
         conversation = [m for m in state["messages"] if m["role"] in ("user", "assistant")]
         reply = await context.llm.answer(context.toolbox, conversation, _emit)
         engine = "llm" if reply is not None else "fallback"
@@ -102,7 +168,8 @@ async def offline_answer(toolbox: Toolbox, plain: dict[str, Any]) -> Answer:
     handler = HANDLERS.get(plain["intent"] or "")
     if handler is None:
         return unsupported()
-    _emit({"type": "step", "name": "查询数据", "detail": {"intent": plain["intent"]}})
+    _emit({"type": "step", "name": "查询数据", "label": f"查询数据：{intent_name(plain['intent'])}",
+           "detail": {"intent": plain["intent"]}})
     return await handler(toolbox, Slots.model_validate(plain["slots"]), plain.get("latest_week"))
 
 
@@ -117,6 +184,11 @@ def _week_of(slots: Slots, latest: str | None) -> str | None:
     if slots.period and "~" not in slots.period.label:
         return slots.period.label
     return latest
+
+
+def _listed(total: int, unit: str, order: str) -> str:
+    """The end of a count's sentence: all of them follow, or only the first MAX_LISTED (and it says so)."""
+    return "：" if total <= MAX_LISTED else f"，列出{order}的前 {MAX_LISTED} {unit}："
 
 
 def _period_args(slots: Slots, latest: str | None) -> dict[str, Any]:
@@ -140,8 +212,10 @@ async def answer_rising(toolbox: Toolbox, slots: Slots, latest: str | None) -> A
         return Answer(f"{week} 还没有周度运行结果，无法判断问题是否上升。请先运行 `voc run --week {week}`。", [], [])
     if not problems["items"]:
         return Answer(f"{week} 没有较上周显著上升的问题（运行 {problems['run_id']}）。", [], [])
-    lines, voices, proposals = [f"{week} 较上周显著上升的问题有 {len(problems['items'])} 个："], [], []
-    for number, c in enumerate(problems["items"][:MAX_ITEMS], start=1):
+    items = problems["items"]
+    head = f"{week} 较上周显著上升的问题共 {len(items)} 个{_listed(len(items), '个', '优先级最高')}"
+    lines, voices, proposals = [head], [], []
+    for number, c in enumerate(items[:MAX_LISTED], start=1):
         channels = "、".join(k for k, _ in sorted(c["channels"].items(), key=lambda kv: -kv[1])[:2])
         segments = "、".join(k for k, _ in sorted(c["segments"].items(), key=lambda kv: -kv[1])[:2])
         quote = await _quote(toolbox, c["representative_voice_ids"][0])
@@ -164,15 +238,17 @@ async def answer_owner_proposals(toolbox: Toolbox, slots: Slots, latest: str | N
     if not pending:
         return Answer(f"{who}目前没有待处理的整改建议。", [], [])
     overdue = sum(p["overdue"] for p in pending)
-    lines = [f"{who}待处理的整改建议 {len(pending)} 条（其中逾期 {overdue} 条）："]
+    shown = pending[:MAX_LISTED]
+    lines = [f"{who}待处理的整改建议共 {len(pending)} 条（其中逾期 {overdue} 条）"
+             f"{_listed(len(pending), '条', '最紧迫')}"]
     voices = []
-    for p in pending[:MAX_ITEMS]:
+    for p in shown:
         late = "，已逾期" if p["overdue"] else ""
         evidence = p["proposal"]["evidence_voice_ids"][:2]
         voices += evidence
         lines.append(f"- {p['proposal_id']}（{p['priority']}，{p['status']}，到期 {p['due_date']}{late}，"
                      f"{p['owner_department']}）：{p['problem']} 证据：{'、'.join(evidence)}")
-    return Answer("\n".join(lines), voices, [p["proposal_id"] for p in pending[:MAX_ITEMS]])
+    return Answer("\n".join(lines), voices, [p["proposal_id"] for p in shown])
 
 
 async def answer_quotes(toolbox: Toolbox, slots: Slots, latest: str | None) -> Answer:
@@ -226,10 +302,12 @@ async def answer_effect(toolbox: Toolbox, slots: Slots, latest: str | None) -> A
               [p for p in listed["items"] if any(w in p["problem"] + p["tag"] for w in words)]
     if not matches:
         return Answer(f"没有找到与「{'、'.join(words) or '该问题'}」相关的整改建议。", [], [])
-    lines = []
-    for p in matches[:3]:
+    shown = matches[:3]
+    more = "：" if len(matches) == len(shown) else f"，列出前 {len(shown)} 条："
+    lines = [f"与「{'、'.join(words)}」相关的整改建议共 {len(matches)} 条{more}"]
+    for p in shown:
         lines.append(await _effect_line(toolbox, p))
-    return Answer("\n".join(lines), [], [p["proposal_id"] for p in matches[:3]])
+    return Answer("\n".join(lines), [], [p["proposal_id"] for p in shown])
 
 
 async def _effect_line(toolbox: Toolbox, proposal: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from voc.storage import iso_week_of
 
 INTENTS: dict[str, dict[str, list[str] | str]] = {
     "rising": {
+        "name": "上升问题及原因",
         "title": "本周哪些问题在上升、为什么",
         "examples": ["本周哪些问题在上升？为什么？", "最近什么问题涨得最快", "这周有哪些突增的问题",
                      "哪些投诉在增加，原因是什么", "本周异动问题有哪些", "上升最明显的问题是什么",
@@ -30,24 +31,28 @@ INTENTS: dict[str, dict[str, list[str] | str]] = {
         "cues": ["上升", "增加", "突增", "异动", "涨", "飙升", "变多"],
     },
     "owner_proposals": {
+        "name": "部门待处理建议",
         "title": "某部门有哪些待处理的整改建议",
         "examples": ["信息科技部本周有哪些待处理建议？", "信用卡中心有什么整改建议", "零售银行部还有哪些建议没处理",
                      "哪些建议逾期了", "列出待认领的整改建议", "运营管理部的整改任务进展"],
         "cues": ["建议", "整改任务", "待处理", "待认领", "逾期", "整改中"],
     },
     "quotes": {
+        "name": "客户原话",
         "title": "看某类问题的客户原话",
         "examples": ["给我看手机银行登录问题的客户原话", "客户是怎么说信用卡年费的", "找几条转账失败的原话",
                      "有没有客户抱怨排队的声音", "展示验证码收不到的客户反馈", "客户原声"],
         "cues": ["原话", "原声", "怎么说", "客户说", "声音", "反馈内容", "看看"],
     },
     "segment_change": {
+        "name": "客群投诉变化",
         "title": "和上周相比，某客群的投诉有什么变化",
         "examples": ["和上周相比，老年客户投诉有什么变化？", "对公客户这周投诉多了吗", "私人银行客户的声音比上周怎样",
                      "老年人反映的问题有什么变化", "企业客户投诉环比"],
         "cues": ["相比", "变化", "环比", "比上周", "多了", "少了"],
     },
     "effect": {
+        "name": "整改效果",
         "title": "某项整改有没有效果",
         "examples": ["上个月的积分规则整改有效果吗？", "验证码问题整改后有没有改善", "排队问题的整改见效了吗",
                      "年费整改效果怎么样", "整改之后投诉降了吗"],
@@ -199,6 +204,23 @@ def understand(message: str, departments: list[str], latest_week: str | None,
         if intent is None and (period or owner or business or segment or slots.problem):
             return Understanding(earlier.intent, score, slots)  # a follow-up: "那上周呢？"
     return Understanding(intent, score, slots)
+
+
+def intent_name(intent: str | None) -> str:
+    """The question type in the analyst's words (上升问题及原因), never the code (rising)."""
+    if intent is None:
+        return "不在离线模式支持的问题类型内"
+    return str(INTENTS[intent]["name"]) if intent in INTENTS else intent
+
+
+def understood_label(understanding: Understanding) -> str:
+    """理解问题：上升问题及原因（本周，信息科技部）: the question type and the slots it found."""
+    slots = understanding.slots
+    said = [slots.period_words or (slots.period.label if slots.period else ""), slots.owner or "",
+            slots.business.value if slots.business else "", slots.segment.value if slots.segment else "",
+            "、".join(slots.problem)]
+    found = "，".join(w for w in said if w)
+    return f"理解问题：{intent_name(understanding.intent)}" + (f"（{found}）" if found else "")
 
 
 def supported_questions() -> list[str]:

@@ -24,7 +24,7 @@ async def period_voices(toolbox: Toolbox, period: dict[str, str], page_size: int
     cursor = None
     while True:
         page = await toolbox.call("tickets", "search_voices", date_from=period["start"], date_to=period["end"],
-                                  limit=page_size, after=cursor)
+                                  limit=page_size, cursor=cursor)
         voices += [_as_input(item) for item in page["items"]]
         cursor = page["next_cursor"]
         if cursor is None:

@@ -260,7 +260,8 @@ class LLMEngine:
 
     def __init__(self, settings: Settings, client: openai.OpenAI | None = None) -> None:
         if not settings.llm_base_url or not settings.llm_model:
-            raise LLMUnavailable("LLM 引擎需要同时设置 VOC_LLM_BASE_URL 与 VOC_LLM_MODEL；不设置时请用默认的 --engine offline")
+            raise LLMUnavailable("LLM 引擎需要同时设置 VOC_LLM_BASE_URL 与 VOC_LLM_MODEL；"
+                                 "不设置时请用默认的 --engine offline")
         self.settings = settings
         self.model = settings.llm_model
         base = client or openai.OpenAI(base_url=settings.llm_base_url,
@@ -445,6 +446,8 @@ def _proposal(content: str | None, frame: Proposal, facts: list[str]) -> Proposa
     invented = ungrounded_numbers(prose, facts)
     if invented:
         raise _Invalid(f"prose contains numbers that are not facts: {sorted(invented)}")
+    if any(re.search(r"<\s*[A-Za-z/!?]|\[/?link|javascript\s*:", text, re.IGNORECASE) for text in prose):
+        raise _Invalid("prose contains markup or links")  # what a voice in the prompt may try to plant
     chosen = frame.cited_case_ids if answer.cited_case_ids is None else answer.cited_case_ids
     update = {"problem": mask_text(answer.problem.strip()), "root_cause": mask_text(answer.root_cause.strip()),
               "short_term_measures": [mask_text(m.strip()) for m in answer.short_term_measures if m.strip()],

@@ -35,7 +35,7 @@ REVIEWED_FIELDS = {"dimension": "dimension", "tag": "tag", "sentiment": "sentime
 async def trace_offline(toolbox: Toolbox, voices: list[VoiceInput], batch_size: int,
                         report: Callable[[int], None] | None = None) -> list[VoiceTrace]:
     suggestions = await toolbox.call_batched("knowledge", "suggest_tags_batch", voices, batch_size,
-                                             lambda batch: {"texts": [v.text for v in batch], "top_k": 3}, report)
+                                             lambda batch: {"texts": [v.text for v in batch], "limit": 3}, report)
     return [offline_trace(v, s) for v, s in zip(voices, suggestions, strict=True)]
 
 

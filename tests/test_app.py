@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -177,7 +179,7 @@ def test_serve_refuses_to_bind_beyond_loopback_without_a_token(monkeypatch: pyte
         result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0"])
     finally:
         get_settings.cache_clear()
-    assert result.exit_code == 2 and "bearer token" in result.output
+    assert result.exit_code == 2 and "VOC_API_TOKEN" in result.output
 
 
 def chat_model(request: FakeRequest) -> dict:
@@ -213,3 +215,156 @@ def test_llm_engine_chat_calls_read_only_tools_and_cites_only_what_they_returned
         assert answer_of(fallback)["engine"] == "fallback" and "较上周显著上升" in answer_of(fallback)["text"]
     unconfigured = client.post("/api/chat", json={"message": "你好", "engine": "llm"})
     assert unconfigured.status_code == 422 and "not configured" in unconfigured.json()["error"]
+
+
+# ------------------------------------------------------------------ chat wording: counts match lists, labels in Chinese
+
+
+class ScriptedTools:
+    """A toolbox that answers from fixed results, recording the calls."""
+
+    def __init__(self, results: dict[str, dict]) -> None:
+        self.results = results
+        self.calls: list[tuple[str, dict]] = []
+
+    async def call(self, server: str, tool: str, **arguments: object) -> dict:
+        self.calls.append((tool, arguments))
+        return self.results[tool]
+
+
+def pending_proposal(number: int) -> dict:
+    return {"proposal_id": f"PR-2026-W47-{number:03d}", "status": "待认领", "overdue": number % 4 == 0,
+            "due_date": f"2026-12-{number:02d}", "priority": "P2", "owner_department": "信息科技部",
+            "problem": f"问题{number}", "tag": "t", "proposal": {"evidence_voice_ids": [f"v{number}"]}}
+
+
+def rising_problem(number: int) -> dict:
+    return {"cluster_id": f"C{number:02d}", "label": f"上升问题{number}", "priority": "P2",
+            "owner_department": "信息科技部", "current_count": 30 + number, "previous_count": 5, "growth_z": 4.2,
+            "dimension": "机", "tag": "t",
+            "channels": {"电话客服": 3}, "segments": {"个人": 3}, "keywords": ["验证码"],
+            "representative_voice_ids": [f"v{number}"], "proposal_id": None}
+
+
+@pytest.mark.parametrize("pending", [6, 12])
+async def test_an_owner_answer_lists_what_it_counts(pending: int) -> None:
+    from agents.chat import MAX_LISTED, answer_owner_proposals
+    from agents.chat_intents import Slots
+
+    tools = ScriptedTools({"list_proposals": {"items": [pending_proposal(n) for n in range(1, pending + 1)]}})
+    answer = await answer_owner_proposals(tools, Slots(owner="信息科技部"), WEEK)  # type: ignore[arg-type]
+    head, *listed = answer.text.splitlines()
+    assert f"共 {pending} 条" in head and len(answer.proposal_ids) == len(listed)
+    if pending <= MAX_LISTED:  # 6 pending: all six listed (it said 6 and listed 5)
+        assert len(listed) == pending and "列出" not in head
+    else:
+        assert len(listed) == MAX_LISTED and f"列出最紧迫的前 {MAX_LISTED} 条" in head
+
+
+async def test_a_rising_answer_lists_what_it_counts() -> None:
+    from agents.chat import answer_rising
+    from agents.chat_intents import Slots
+
+    tools = ScriptedTools({"list_problems": {"run_id": "r1", "items": [rising_problem(n) for n in range(1, 7)]},
+                           "get_voice": {"text": "验证码收不到"}})
+    answer = await answer_rising(tools, Slots(), WEEK)  # type: ignore[arg-type]
+    head, *listed = answer.text.splitlines()
+    assert "共 6 个" in head and len(listed) == 6 and all(f"上升问题{n}" in answer.text for n in range(1, 7))
+
+
+def test_tool_calls_read_as_chinese_sentences() -> None:
+    from agents.chat import tool_label
+
+    searched = tool_label("search_voices", {"week": "2026-W47", "business": "手机银行", "query": "登录", "limit": 5,
+                                            "cursor": "x"})
+    assert searched == "工具 search_voices → 检索客户声音（2026年第47周，手机银行，关键词“登录”，前 5 条）"
+    assert tool_label("compare_periods", {"group_by": "funnel_tier", "segment": "老年客户", "date_from": "2026-11-01",
+                                          "date_to": "2026-11-30"}) == \
+        "工具 compare_periods → 对比本期与上期的客户声音（2026-11-01 至 2026-11-30，按漏斗层级，老年客户）"
+    assert tool_label("get_service_matrix", {}) == "工具 get_service_matrix → 读取服务矩阵（各责任部门）"
+    assert tool_label("a_new_tool", {"renamed_arg": 3}) == "工具 a_new_tool → 调用数据工具（renamed_arg=3）"
+
+
+def test_chat_events_carry_chinese_labels(client: TestClient) -> None:
+    stream = events(client, "本周哪些问题在上升？为什么？")
+    progress = [e for e in stream if e["type"] in ("step", "tool")]
+    assert progress and all(e["label"] for e in progress)
+    understood = next(e for e in progress if e["type"] == "step" and e["name"] == "理解问题")
+    assert understood["detail"]["intent"] == "rising"  # the machine fields stay
+    assert understood["label"].startswith("理解问题：上升问题及原因") and "rising" not in understood["label"]
+    problems = next(e for e in progress if e["type"] == "tool" and e["tool"] == "list_problems")
+    assert problems["label"] == "工具 list_problems → 查询问题清单（2026年第47周，仅显著上升）"
+    assert not any("{" in e["label"] for e in progress)  # no raw JSON
+
+
+# ------------------------------------------------------------------ the review queue pages through every voice
+
+
+def test_the_review_queue_pages_through_every_needs_review_voice(client: TestClient) -> None:
+    seen: list[str] = []
+    after = None
+    while True:
+        params: dict[str, str | int] = {"week": WEEK, "limit": 3}
+        if after:
+            params["after"] = after
+        page = client.get("/api/reviews", params=params)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert len(body["items"]) <= 3
+        seen += [i["voice_id"] for i in body["items"]]
+        after = body["next_cursor"]
+        if after is None:
+            break
+    voices = client.get(f"/api/runs/{body['run_id']}/voices").json()  # the week's latest run
+    flagged = {v["id"] for v in voices if v["needs_review"]}
+    assert len(flagged) > 7 and len(seen) == len(set(seen)) == body["total"] and flagged <= set(seen)
+    bad = client.get("/api/reviews", params={"week": WEEK, "after": "not-a-cursor"})
+    assert bad.status_code == 422 and "cursor" in bad.json()["error"]
+    assert client.get("/api/reviews", params={"week": WEEK, "limit": 0}).status_code == 422
+
+
+# ------------------------------------------------------------------ the dashboard's matrix chart stays readable
+
+
+def test_the_matrix_chart_labels_never_overlap_with_many_problems(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from voc.report import charts
+    from voc.report.data import Problem
+
+    rng = random.Random(7)
+    problems = []
+    for n in range(59):  # a demo week: 59 problems, most of them in a few cells
+        severity, impact = rng.choice([(2, 2), (2, 3), (3, 2), (3, 3), (4, 3), (3, 4), (4, 4), (5, 4), (2, 1)])
+        band = sum(2 if v >= 4 else 1 if v == 3 else 0 for v in (severity, impact))
+        problems.append(Problem(
+            cluster_id=f"C{n:03d}", label=f"问题{n}", keywords=[], owner_department="信息科技部", dimension="机",
+            tag="t", severity=severity, impact=impact, priority={4: "P1", 3: "P2", 2: "P3"}.get(band, "P4"),
+            current_count=rng.randint(5, 120), previous_count=3, rising=False, growth_z=0.0, channels=[],
+            segments=[], quotes=[]))
+    drawn: list[Figure] = []
+    save = Figure.savefig
+
+    def keep(self: Figure, *args: Any, **kwargs: Any) -> None:
+        drawn.append(self)
+        save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    assert charts.matrix_chart(problems)[:4] == b"\x89PNG"
+    figure = drawn[0]
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    texts = [t for t in figure.axes[0].texts if t.get_text().strip()]
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    overlapping = [(texts[i].get_text(), texts[j].get_text()) for i in range(len(boxes))
+                   for j in range(i + 1, len(boxes)) if boxes[i].overlaps(boxes[j])]
+    assert not overlapping, overlapping[:5]
+    shown = "\n".join(t.get_text() for t in texts)
+    top = [p for p in problems if p.priority in ("P1", "P2")]
+    per_cell = {(p.impact, p.severity) for p in top}
+    assert all(p.cluster_id in shown or "等" in shown for p in top) and len(per_cell) > 1
+    assert not any(p.cluster_id in shown for p in problems if p.priority in ("P3", "P4"))
+    counts = [int(t.get_text().split()[0]) for t in texts if re.fullmatch(r"\d+ 个", t.get_text())]
+    assert sum(counts) == len(problems)  # every problem is counted in its cell

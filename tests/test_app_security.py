@@ -310,3 +310,52 @@ def test_the_page_and_the_api_have_security_headers(local: TestClient) -> None:
         "content-security-policy"]
     refused = local.get("/api/proposals", headers={"host": "attacker.example"})
     assert refused.headers["x-frame-options"] == "DENY"
+
+
+# ------------------------------------------------------------------ 7. /docs and the font come from the app itself
+
+
+def test_the_api_docs_load_nothing_from_outside_and_run_under_the_page_policy(local: TestClient) -> None:
+    import re
+
+    docs = local.get("/docs")
+    assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
+    assert "http://" not in docs.text and "https://" not in docs.text  # no CDN (it was cdn.jsdelivr.net)
+    policy = docs.headers["content-security-policy"]
+    assert "script-src 'self';" in policy and "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert "style-src 'self';" in policy and "default-src 'none'" in policy
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", docs.text, re.S)
+    assert scripts and all("src=" in attributes and not body.strip() for attributes, body in scripts)  # no inline
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert any(a.endswith("swagger-ui-bundle.js") for a in assets) and any(a.endswith("swagger-ui.css") for a in assets)
+    for asset in assets:
+        fetched = local.get("/" + asset)  # relative to /docs
+        assert fetched.status_code == 200 and fetched.content, asset
+    assert local.get("/openapi.json").json()["openapi"].startswith("3.1")  # Swagger UI 5 reads 3.1
+    assert local.get("/redoc").status_code == 404  # not served: its inline styles need 'unsafe-inline'
+
+
+def test_the_page_font_is_served_by_the_app(app: FastAPI, local: TestClient) -> None:
+    import io
+    import re
+
+    from fontTools.ttLib import TTFont
+
+    faces = local.get("/static/fonts/voc-cjk.css")
+    assert faces.status_code == 200 and faces.headers["content-type"].startswith("text/css")
+    rules = re.findall(r"@font-face \{([^}]*)\}", faces.text)
+    assert len(rules) == 3 and all('font-family: "VocCJK"' in r and "unicode-range: U+" in r for r in rules)
+    assert 'url("voc-cjk-core.woff")' in faces.text and "http" not in faces.text
+    style = (REPO_ROOT / "voc" / "web" / "style.css").read_text(encoding="utf-8")
+    assert '@import url("fonts/voc-cjk.css")' in style and 'font-family: "VocCJK"' in style
+
+    core = local.get("/static/fonts/voc-cjk-core.woff")
+    assert core.status_code == 200 and core.headers["content-type"] == "font/woff" and core.content[:4] == b"wOFF"
+    assert "max-age" in core.headers["cache-control"] and core.headers["etag"]
+    cmap = TTFont(io.BytesIO(core.content)).getBestCmap()
+    page = "".join((REPO_ROOT / "voc" / "web" / name).read_text(encoding="utf-8") for name in ("index.html", "app.js"))
+    chinese = {ch for ch in page if "\u4e00" <= ch <= "\u9fff"}
+    assert chinese and all(ord(ch) in cmap for ch in chinese)  # the page's own words are in the first slice
+    cached = list((app.state.services.settings.resolved_data_dir / "fonts").glob("voc-cjk-core-*.woff"))
+    assert len(cached) == 1 and cached[0].read_bytes() == core.content  # cut once, kept in the data directory
+    assert local.get("/static/fonts/voc-cjk-bold.woff").status_code in (404, 422)

@@ -298,3 +298,33 @@ def test_run_ids_are_unique_within_a_second() -> None:
     from voc.periods import parse_week
 
     assert len({new_run_id(parse_week("2026-W47"), "offline") for _ in range(200)}) == 200
+
+
+def test_personal_data_in_ids_file_names_and_fake_pseudonyms(backend: Settings, tmp_path: Path) -> None:
+    rows: list[dict[str, object]] = [
+        {"id": "13912345678", "created_at": "2026-11-17T09:00:00", "channel": "电话客服", "text": "工单号就是手机号",
+         "customer_id": "CUST-13912345678"},
+        {"id": "OK-1", "created_at": "2026-11-17T09:00:00", "channel": "电话客服", "text": ""},
+    ]
+    path = write_jsonl(tmp_path / "张三_13912345678.jsonl", rows)
+    first, again = _ingest(backend, path), _ingest(backend, path)
+    assert (first.stored, first.rejected, again.already_stored) == (1, 1, 1)
+    with Store(backend.resolved_database_url).session() as session:
+        stored = session.scalars(select(VoiceRow)).one()
+    assert stored.id.startswith("VID-") and "13912345678" not in f"{stored.id}{stored.customer_id}{stored.source_file}"
+    assert stored.customer_id is not None and stored.customer_id != "CUST-13912345678"
+    rejects = Path(first.rejects_path or "")
+    assert "13912345678" not in rejects.name + rejects.read_text(encoding="utf-8")
+
+
+def test_a_broken_pseudonym_key_stops_before_the_first_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from voc.cli import app
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "pii.key").write_text("", encoding="ascii")
+    monkeypatch.setenv("VOC_DATA_DIR", str(data))
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["ingest", str(_csv(tmp_path / "x.csv", [_row("K1", "好")]))])
+    get_settings.cache_clear()
+    assert result.exit_code == 2 and "pii.key" in "".join(result.output.split()) and "Traceback" not in result.output

@@ -24,7 +24,7 @@ def test_demo_data_ingest_and_summary(runner: CliRunner, tmp_path: Path) -> None
     assert len(rows) >= 600
     ingested = runner.invoke(app, ["ingest", str(path)])
     assert ingested.exit_code == 0, ingested.output
-    assert "stored" in ingested.output
+    assert "入库" in ingested.output
     summary = runner.invoke(app, ["summary", "--week", "2026-W47"])
     assert summary.exit_code == 0 and "2026-W47" in summary.output
     first = json.loads(rows[0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp.shared.memory import create_connected_server_and_client_session
@@ -13,7 +14,8 @@ from voc.config import Settings
 from voc.lifecycle import LifecycleError, ProposalBook, Status, week_after, week_before
 from voc.storage import Store
 
-OWNER, TAG = "信息科技部", "系统与技术>登录认证>验证码收不到"
+OWNER, TAG = "信息科技部", "系统设备>登录认证>验证码收不到"
+OTHER_TAG = "系统设备>登录认证>人脸识别失败"
 
 
 def proposal(pid: str = "PR-2026-W40-001", due: str = "2026-10-09", baseline: int = 20, target: int = 14,
@@ -36,7 +38,7 @@ def book(tmp_path: Path) -> ProposalBook:
 
 def plant_series(book: ProposalBook, counts: dict[str, int]) -> None:
     for week, count in counts.items():
-        book.record_volumes(f"run-{week}", week, {f"{OWNER}|{TAG}": count, f"{OWNER}|其他>其他>其他": 3})
+        book.record_volumes(f"run-{week}", week, {f"{OWNER}|{TAG}": count, f"{OWNER}|{OTHER_TAG}": 3})
 
 
 def test_lifecycle_moves_one_step_at_a_time_and_records_who(book: ProposalBook) -> None:
@@ -70,8 +72,8 @@ def test_overdue_only_while_not_fixed(book: ProposalBook) -> None:
 def test_recurrence_matches_the_open_proposal_once_per_week(book: ProposalBook) -> None:
     book.register("run-1", "2026-W40", [proposal()], [cluster()])
     assert book.match_open(OWNER, TAG, []).id == "PR-2026-W40-001"
-    assert book.match_open(OWNER, "其他>其他>其他", ["验证码", "收不到", "短信"]).id == "PR-2026-W40-001"
-    assert book.match_open(OWNER, "其他>其他>其他", ["年费"]) is None
+    assert book.match_open(OWNER, OTHER_TAG, ["验证码", "收不到", "短信"]).id == "PR-2026-W40-001"
+    assert book.match_open(OWNER, OTHER_TAG, ["年费"]) is None
     assert book.match_open("零售银行部", TAG, []) is None
     assert book.match_open(OWNER, TAG, [], exclude=["PR-2026-W40-001"]) is None
     for _ in range(2):  # registering the same run twice records it once
@@ -162,6 +164,8 @@ async def test_proposals_server_round_trip(tmp_path: Path) -> None:
     ({"short_term_measures": ['<img src=x onerror="alert(1)">']}, "不符合输出约定"),
     ({"cluster_id": "C999"}, "不在本次运行的问题中"),
     ({"proposal_id": "../../etc/passwd"}, "不符合输出约定"),
+    ({"kpis": [{"name": "声量", "baseline": 4, "target": 2, "unit": "<img src=x onerror=alert(1)>"}]}, "标记"),
+    ({"problem": "[link=http://127.0.0.1:8999/x]点此查看[/link]验证码收不到"}, "标记"),
 ])
 async def test_register_run_refuses_what_the_contract_and_matrix_do_not_allow(tmp_path: Path, change: dict,
                                                                               message: str) -> None:
@@ -175,25 +179,28 @@ async def test_register_run_refuses_what_the_contract_and_matrix_do_not_allow(tm
         assert listed.structuredContent["items"] == []
 
 
-async def test_register_run_never_wipes_a_weeks_volumes(tmp_path: Path) -> None:
+async def test_register_run_never_wipes_a_weeks_volumes_and_writes_nothing_it_refuses(tmp_path: Path) -> None:
     server = proposals_server.create_server(Settings(data_dir=tmp_path))
     book = ProposalBook(Store(Settings(data_dir=tmp_path).resolved_database_url))
     plant_series(book, {"2026-W40": 20})
     async with create_connected_server_and_client_session(server) as client:
-        wipe = await client.call_tool("register_run", {"run_id": "evil", "week": "2026-W40", "proposals": [],
-                                                       "clusters": [], "volumes": {}})
-        assert wipe.isError and "不会清除" in wipe.content[0].text
-        bad_key = await client.call_tool("register_run", {"run_id": "evil", "week": "2026-W40", "proposals": [],
-                                                          "clusters": [], "volumes": {"某部门|x": 1}})
-        assert bad_key.isError
-    # A later run of the week that no longer sees a problem records 0 for it, not a deletion.
-    book.record_volumes("run-2", "2026-W40", {f"{OWNER}|{TAG}": 7})
+        def call(**changes: object) -> Any:
+            arguments = {"run_id": "evil", "week": "2026-W40", "proposals": [], "clusters": [], "volumes": {}}
+            return client.call_tool("register_run", arguments | changes)
+
+        assert not (await call()).isError  # nothing given, nothing changed
+        assert not (await call(volumes={f"{OWNER}|{TAG}": 5})).isError  # one key: only that key changes
+        for bad in ({"volumes": {"某部门|x": 1}}, {"volumes": {f"{OWNER}|不存在的标签": 0}},
+                    {"week": "9999-W99x"}, {"run_id": "../x"},
+                    {"proposals": [proposal()], "clusters": [cluster()], "volumes": {f"{OWNER}|x": 1}}):
+            assert (await call(**bad)).isError, bad
+        assert book.list() == []  # the refused call with a valid proposal wrote nothing
     with book.store.session() as session:
         from sqlalchemy import select
 
         from voc.storage import ProblemVolumeRow
         rows = {r.tag: r.negatives for r in session.scalars(select(ProblemVolumeRow))}
-    assert rows == {TAG: 7, "其他>其他>其他": 0}
+    assert rows == {TAG: 5, OTHER_TAG: 3}
 
 
 def test_a_verified_proposal_becomes_a_case_through_the_cases_server(loaded_kb, tmp_path: Path,

@@ -68,3 +68,20 @@ def test_no_transport_beyond_loopback_without_a_token(tmp_path: Path) -> None:
     server = SERVERS["proposals"](Settings(data_dir=tmp_path))
     with pytest.raises(ValueError, match="bearer token"):
         run(server, "http", "0.0.0.0", 0, None)
+
+
+@pytest.mark.parametrize(("host", "shown"), [("127.0.0.1", "http://127.0.0.1:8799/mcp"),
+                                             ("::1", "http://[::1]:8799/mcp")])
+def test_http_prints_its_endpoint_to_stderr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str], host: str, shown: str) -> None:
+    import uvicorn
+
+    from mcp_servers import SERVERS
+    from mcp_servers.common import run
+
+    served: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(options))
+    run(SERVERS["tickets"](Settings(data_dir=tmp_path)), "http", host, 8799, None)
+    printed = capsys.readouterr()
+    assert shown in printed.err and "tickets" in printed.err and printed.out == ""
+    assert served["host"] == host and served["port"] == 8799

@@ -13,13 +13,14 @@ from voc.pii import (
     ID_NUMBER,
     MOBILE,
     NAME,
+    PASSPORT,
     id_check_char,
     is_id_number,
     is_old_id_number,
     luhn_valid,
     mask_text,
-    mask_value,
 )
+from voc.pii_metadata import kind_of_key, mask_value
 from voc.pseudonyms import load_or_create_key, pseudonymize_customer_id
 
 
@@ -62,6 +63,29 @@ def test_masks_each_kind_and_keeps_the_kind(text: str, token: str) -> None:
     ("关先生来电投诉", NAME, "关先生"),
     ("欧阳娜娜女士反映", NAME, "欧阳娜娜"),
     ("卡号6222021234567890123被冻结", CARD, "6222021234567890123"),
+    # the second round of the security test
+    ("座机(021)62345678白天没人", MOBILE, "(021)62345678"),
+    ("座机（０２１）６２３４５６７８", MOBILE, "（０２１）６２３４５６７８"),
+    ("打021-62345678找我", MOBILE, "021-62345678"),
+    ("公司0755 8888 6666", MOBILE, "0755 8888 6666"),
+    ("境外打+86 (139) 1234 5678", MOBILE, "+86 (139) 1234 5678"),
+    ("手机号 1 3 9 1 2 3 4 5 6 7 8", MOBILE, "1 3 9 1 2 3 4 5 6 7 8"),
+    ("回拨1-3-9-1-2-3-4-5-6-7-8", MOBILE, "1-3-9-1-2-3-4-5-6-7-8"),
+    ("号码幺 三 九 幺 二 三 四 五 六 七 八", MOBILE, "幺 三 九 幺 二 三 四 五 六 七 八"),
+    ("6222021234 567890123 卡被吞了", CARD, "6222021234 567890123"),
+    ("卡号是 6222 0212 3456 7890 123", CARD, "6222 0212 3456 7890 123"),
+    ("姓名 张伟", NAME, "张伟"),
+    ("户名 司马光", NAME, "司马光"),
+    ("户名 欧阳娜娜", NAME, "欧阳娜娜"),
+    ("联系人 赵六", NAME, "赵六"),
+    ("联系人：Zhang San", NAME, "Zhang San"),
+    ("护照号E12345678", PASSPORT, "E12345678"),
+    ("护照号：EA1234567", PASSPORT, "EA1234567"),
+    ("港澳通行证C12345678", PASSPORT, "C12345678"),
+    ("台胞证12345678", PASSPORT, "12345678"),
+    ("发到zhangsan(at)qq.com", EMAIL, "zhangsan(at)qq.com"),
+    ("邮箱 zhang san @ qq . com", EMAIL, "zhang san @ qq . com"),
+    ("手机139****5678", MOBILE, "139****5678"),
 ])
 def test_forms_that_leaked_are_masked(text: str, token: str, raw: str) -> None:
     masked = mask_text(text)
@@ -88,6 +112,19 @@ def test_forms_that_leaked_are_masked(text: str, token: str, raw: str) -> None:
     "两三天了还是一直收不到",
     "我是老客户了，本人对服务很不满意",
     "联系人和电话都填对了，姓名栏也没问题",
+    "第1-3季度的账单，每次等10-20分钟",
+    "客服电话 95588 或 400-820-0588，请拨打 010-95588",
+    "打 9 5 5 8 8 转人工，验证码 1 2 3 4 5 6",
+    "版本 10.2.3.4567 闪退，手机银行 8.2.1 (build 20261117)",
+    "营业时间 9:00-17:00，2026 11 17 10 30 15 登录",
+    "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15",
+    "(2026)12345678号文件，请在(30)分钟内完成，金额(元) 1,234.56",
+    "第(1)项 3 5 7 9 11 13 15 17 19 21",
+    "卡里余额 12000 元，2026111700012345 这笔转账",
+    "电话[手机号]，卡号[银行卡号]，护照号[证件号]，姓名 [姓名]，联系人：[姓名]",
+    "姓名 和 电话都对，户名与卡号不符，联系人信息不全，联系人：无",
+    "证件类型：护照，护照过期了，2026年12月到期，通行证办理要10个工作日",
+    "邮件 at 家里，见附件(at)，手机号码 139****，Email me at home.",
 ])
 def test_leaves_ordinary_text_alone(text: str) -> None:
     assert mask_text(text) == text
@@ -119,10 +156,17 @@ def test_only_the_personal_data_is_replaced() -> None:
     assert mask_text(text) == f"（+86）{MOBILE}，谢谢！我叫{NAME}今天来的。ＡＢＣ　５０００元"
     assert mask_text("我的手机号是13912345678一直收不到") == f"我的手机号是{MOBILE}一直收不到"
     assert mask_text("电话+86 139-1234-5678。") == f"电话{MOBILE}。"
+    assert mask_text("电话（021）6234-5678转8001") == f"电话{MOBILE}转8001"
+    assert mask_text("境外+86 (139) 1234 5678 找我") == f"境外{MOBILE} 找我"
+    assert mask_text("手机 1 3 9 1 2 3 4 5 6 7 8，谢谢") == f"手机 {MOBILE}，谢谢"
+    assert mask_text("6222021234 567890123 这张卡") == f"{CARD} 这张卡"
+    assert mask_text("护照号：EA1234567，姓名 张伟") == f"护照号：{PASSPORT}，姓名 {NAME}"
+    assert mask_text("联系人：Zhang San，电话139****5678") == f"联系人：{NAME}，电话{MOBILE}"
 
 
 @pytest.mark.parametrize("text", [
     "王先生 13900001111 zhang@example.com", "卡号 6222 0212 3456 7890 128，我叫陈建国", "一三九一二三四五六七八",
+    "座机(021)62345678 护照号E12345678 联系人：Zhang San zhangsan(at)qq.com 139****5678 1 3 9 1 2 3 4 5 6 7 8",
 ])
 def test_masking_is_idempotent(text: str) -> None:
     once = mask_text(text)
@@ -185,6 +229,12 @@ def test_metadata_is_masked_by_column_name_and_by_content() -> None:
             "timestamp")
     assert {k: masked[k] for k in kept} == {k: meta[k] for k in kept}
     assert mask_value("13912345678", "联系电话") == MOBILE and mask_value(13912345678) == MOBILE
+    for key in ("护照", "护照号", "passport", "passport_no", "passportNumber", "港澳通行证"):
+        assert kind_of_key(key) == PASSPORT and mask_value("E12345678", key) == PASSPORT, key
+    for key in ("座机", "固话", "landline", "landline_number", "单位座机"):
+        assert kind_of_key(key) == MOBILE and mask_value("8888 6666", key) == MOBILE, key
+    assert kind_of_key("证件类型") == "" and kind_of_key("证件号") == ID_NUMBER
+    assert mask_value({"备注": "护照号E12345678，座机(021)62345678"}) == {"备注": f"护照号{PASSPORT}，座机{MOBILE}"}
     assert mask_value(["我叫李四今天", 5]) == [f"我叫{NAME}今天", 5]
 
 

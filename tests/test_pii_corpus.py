@@ -26,6 +26,7 @@ from voc.pii import (
     ID_NUMBER,
     MOBILE,
     NAME,
+    PASSPORT,
     id_check_char,
     is_id_number,
     is_old_id_number,
@@ -61,6 +62,15 @@ CORPUS: list[tuple[str, str, str]] = [
     ("座机010-62345678白天没人", MOBILE, "010-62345678"),
     ("单位电话 0755 2345 6789", MOBILE, "0755 2345 6789"),
     ("手机尾号5678收不到短信", MOBILE, "尾号5678"),
+    ("家里座机(021)62345678没人接", MOBILE, "(021)62345678"),
+    ("座机（０２１）６２３４５６７８白天没人", MOBILE, "（０２１）６２３４５６７８"),
+    ("打021-52345678找我", MOBILE, "021-52345678"),
+    ("公司电话0755 8888 6666转人事", MOBILE, "0755 8888 6666"),
+    ("境外打+86 (139) 2234 5678", MOBILE, "+86 (139) 2234 5678"),
+    ("手机号 1 3 9 1 2 3 4 5 6 7 8 收不到", MOBILE, "1 3 9 1 2 3 4 5 6 7 8"),
+    ("回拨1-3-7-1-2-3-4-5-6-7-8就行", MOBILE, "1-3-7-1-2-3-4-5-6-7-8"),
+    ("号码幺 三 六 幺 二 三 四 五 六 七 八", MOBILE, "幺 三 六 幺 二 三 四 五 六 七 八"),
+    ("我的手机139****5678收不到验证码", MOBILE, "139****5678"),
     # ID numbers
     ("身份证11010519491231002X丢了", ID_NUMBER, "11010519491231002X"),
     ("身份证号11010519491231002x", ID_NUMBER, "11010519491231002x"),
@@ -88,6 +98,8 @@ CORPUS: list[tuple[str, str, str]] = [
     ("帐号是622202123456", CARD, "622202123456"),
     ("卡号６２２２０２１２３４５６７８９０１２８", CARD, "６２２２０２１２３４５６７８９０１２８"),
     ("卡号六二二二零二一二三四五六七八九零一二八", CARD, "六二二二零二一二三四五六七八九零一二八"),
+    ("6222021234 567890124 卡被吞了", CARD, "6222021234 567890124"),
+    ("卡号是 6222 0212 3456 7890 125", CARD, "6222 0212 3456 7890 125"),
     ("尾号1234的卡被冻结", CARD, "尾号1234"),
     ("卡号后四位是8888", CARD, "后四位是8888"),
     # emails
@@ -98,6 +110,8 @@ CORPUS: list[tuple[str, str, str]] = [
     ("QQ邮箱12345678@qq.com", EMAIL, "12345678@qq.com"),
     ("邮箱ｌｉｕ＠ｅｘａｍｐｌｅ．ｃｏｍ", EMAIL, "ｌｉｕ＠ｅｘａｍｐｌｅ．ｃｏｍ"),
     ("user+bill@sub.example.org 退信", EMAIL, "user+bill@sub.example.org"),
+    ("账单发到zhangsan(at)qq.com", EMAIL, "zhangsan(at)qq.com"),
+    ("邮箱是 zhang san @ qq . com", EMAIL, "zhang san @ qq . com"),
     # names
     ("张先生说他等了很久", NAME, "张先生"),
     ("关先生来电投诉", NAME, "关先生"),
@@ -115,6 +129,28 @@ CORPUS: list[tuple[str, str, str]] = [
     ("张三丰先生来过两次", NAME, "张三丰"),
     ("名字叫周杰想问", NAME, "周杰"),
     ("大堂的黄经理态度差", NAME, "黄经理"),
+    ("姓名 张伟，卡被冻结", NAME, "张伟"),
+    ("户名 司马光核对不上", NAME, "司马光"),
+    ("户名 欧阳娜娜，要求销户", NAME, "欧阳娜娜"),
+    ("联系人 钱七反映", NAME, "钱七"),
+    ("联系人：Zhang San，电话打不通", NAME, "Zhang San"),
+    # passports and permits
+    ("护照号E12345678过期了", PASSPORT, "E12345678"),
+    ("护照号：EA1234567", PASSPORT, "EA1234567"),
+    ("港澳通行证C12345678办不了业务", PASSPORT, "C12345678"),
+    ("台胞证08123457无法开户", PASSPORT, "08123457"),
+]
+
+# Ordinary text that looks a little like personal data and must be stored as written.
+ORDINARY: list[str] = [
+    "转账5000元，2026年11月3日 10:30 到账", "2026-11-03 10:30:00 登录失败", "订单号20261117000123456金额5000元",
+    "APP升级到8.2.1版本后闪退", "版本 10.2.3.4567 闪退", "打95588转人工", "打 9 5 5 8 8 转人工", "第1-3季度的账单",
+    "等了10-20分钟", "营业时间 9:00-17:00", "客服电话 400-820-0588", "请拨打 010-95588", "验证码 1 2 3 4 5 6",
+    "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15", "(2026)12345678号文件", "请在(30)分钟内完成", "金额(元) 1,234.56",
+    "分12期，每期833.33元，共9996元", "卡里余额 12000 元", "10000元存到卡里", "流水号2026111700012345",
+    "姓名栏填错了", "户名与卡号不符", "联系人信息不全", "姓名 和 电话都对", "联系人：无", "证件类型：护照",
+    "护照过期了，2026年12月到期", "通行证办理要10个工作日", "证件有效期至2030年1月1日", "见附件(at)",
+    "手机号码 139****", "电话[手机号]，卡号[银行卡号]，护照号[证件号]，姓名 [姓名]，邮箱[邮箱]",
 ]
 
 _SEPARATORS = re.compile(r"[\s.\-_–—·]")
@@ -127,7 +163,7 @@ def digits_form(raw: str) -> str:
 
 def test_corpus_is_large_and_covers_every_kind() -> None:
     assert len(CORPUS) >= 60
-    assert {token for _, token, _ in CORPUS} == {MOBILE, ID_NUMBER, CARD, EMAIL, NAME}
+    assert {token for _, token, _ in CORPUS} == {MOBILE, ID_NUMBER, CARD, EMAIL, NAME, PASSPORT}
     assert all(raw in text for text, _, raw in CORPUS)
 
 
@@ -137,8 +173,13 @@ def test_corpus_ids_and_cards_are_real_shapes() -> None:
     assert all(is_id_number(i) or is_old_id_number(i) for i in ids)
     assert sum(len(i) == 18 and id_check_char(i[:17]) == i[17] for i in ids) >= 6
     cards = [digits_form(raw) for text, token, raw in CORPUS
-             if token == CARD and not re.search("卡号|账号|账户|帐号|尾号|后四位", text)]
+             if token == CARD and not re.search(r"卡号|账号|账户|帐号|尾号|后四位|\d ?卡", text)]
     assert len(cards) >= 6 and all(luhn_valid(c) for c in cards)
+
+
+@pytest.mark.parametrize("text", ORDINARY)
+def test_ordinary_text_is_kept_as_written(text: str) -> None:
+    assert mask_text(text) == text
 
 
 @pytest.mark.parametrize(("text", "token", "raw"), CORPUS)
@@ -164,7 +205,7 @@ META_VALUES = {
     "name_meta": "欧阳修远", "email_meta": "meta.user@example.net", "customer": "13600002222",
     "xlsx_mobile": "13500003333", "xlsx_card": "6217000012345678907", "xlsx_id": "110105194912310021",
     "reject_mobile": "18800004444", "reject_name": "慕容复", "reject_card": "4367429876543216",
-    "reject_field": "18900005555",
+    "reject_field": "18900005555", "passport_meta": "E87654321", "landline_meta": "0755-88886666",
 }
 XLSX_CARD_FLOAT = 6.217000012345679e18  # how a workbook keeps a 19-digit number: a float
 XLSX_FLOATS = ("6.217000012345679", "1.1010519491231")  # the card and the ID as the XLSX writes them
@@ -192,9 +233,10 @@ def corpus_rows() -> tuple[list[dict[str, Any]], list[list[Any]], list[list[Any]
         else:
             jsonl.append({"id": f"J{n:03d}", "created_at": created, "channel": "电话客服", "customer_id": f"K{n}",
                           "text": body, "联系电话": META_VALUES["mobile_meta"], "卡号": META_VALUES["card_meta"],
-                          "工单状态": "处理中", "priority": 3,
+                          "座机": META_VALUES["landline_meta"], "工单状态": "处理中", "priority": 3,
                           "详情": {"客户": {"姓名": META_VALUES["name_meta"], "邮箱": META_VALUES["email_meta"],
-                                            "证件号": META_VALUES["id_meta"]},
+                                            "证件号": META_VALUES["id_meta"],
+                                            "护照号": META_VALUES["passport_meta"]},
                                    "记录": [text, int(META_VALUES["mobile_meta"])]}})
     jsonl.append({"id": "J-reject", "channel": "电话客服", "customer_id": META_VALUES["reject_mobile"],
                   "text": f"联系人{META_VALUES['reject_name']}，卡{META_VALUES['reject_card']}，没有受理时间",
@@ -300,9 +342,9 @@ def test_metadata_is_masked_by_name_and_content_and_the_rest_kept(scanned: dict[
     jsonl_voice = store.get_voice("J000")
     assert jsonl_voice is not None
     meta = jsonl_voice.metadata
-    assert meta["联系电话"] == MOBILE and meta["卡号"] == CARD
+    assert meta["联系电话"] == meta["座机"] == MOBILE and meta["卡号"] == CARD
     assert meta["工单状态"] == "处理中" and meta["priority"] == 3
-    assert meta["详情"]["客户"] == {"姓名": NAME, "邮箱": EMAIL, "证件号": ID_NUMBER}
+    assert meta["详情"]["客户"] == {"姓名": NAME, "邮箱": EMAIL, "证件号": ID_NUMBER, "护照号": PASSPORT}
     assert meta["详情"]["记录"][1] == MOBILE
     csv_voice = store.get_voice("C003")
     assert csv_voice is not None and csv_voice.metadata["联系电话"] == MOBILE

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import io
 import json
+import re
 import threading
 import warnings
 from collections import Counter
@@ -192,7 +193,7 @@ def test_cli_reuses_the_weeks_run(settings: Settings, run_dir: Path, monkeypatch
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
-    assert "reusing run report-run" in result.output and (tmp_path / "report.md").exists()
+    assert "沿用运行 report-run" in result.output and (tmp_path / "report.md").exists()
     assert listed.exit_code == 0 and "整改中" in listed.output
     assert wrong.exit_code == 2 and "verify" in wrong.output
 
@@ -216,6 +217,7 @@ HOSTILE = (
     '"><svg onload=alert(4)>',
     "[点我](javascript:alert(5)) ![x](http://evil.example/track.png)",
     "| 伪造 | 表格 |\n## 伪造标题",
+    "\\[点此领取补偿\\](http://evil.example/md) 与 \\[x\\](javascript:alert(6)) www.evil.example mailto:a@b.cn",
 )
 
 
@@ -260,11 +262,18 @@ def test_markdown_report_is_inert(data: ReportData) -> None:
     for live in ("<script", "<img", "<iframe", "<svg", "<link", "](javascript", "![x](", "http://", "\n## 伪造"):
         assert live not in markdown
     assert "&lt;script&gt;" in markdown
+    # What a mail or IM client makes of it: CommonMark with raw HTML and bare-link detection on.
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark", {"html": True, "linkify": False}).render(markdown)
+    assert not re.search(r"<(a|img|script|iframe|svg|link)\b", rendered), rendered[:2000]
 
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("<b>加粗</b>", "&lt;b&gt;加粗&lt;/b&gt;"),
     ("[a](http://x.cn)", "\\[a\\](http\\://x.cn)"),
+    ("\\[点我\\](javascript:alert(1))", "\\\\\\[点我\\\\\\](javascript\\:alert(1))"),
+    ("见 www.evil.example 或 mailto:a@b.cn", "见 www\\.evil.example 或 mailto\\:a@b.cn"),
     ("a|b\nc", "a／b c"),
     ("转账 5,000 元失败", "转账 5,000 元失败"),
 ])

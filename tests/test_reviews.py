@@ -59,3 +59,20 @@ def test_a_corrected_voice_teaches_the_offline_engine(kb: KnowledgeBase) -> None
     assert top.owner == target and any("人工复核样本r0" in r for r in top.reasons)
     assert learned.suggest_tags_many([PARAPHRASE])[0][0].tag == tag.path
     assert learned.candidate_owners(OTHER)[0].owner == kb.candidate_owners(OTHER)[0].owner  # unrelated: unchanged
+
+
+def test_the_queue_pages_by_cursor_and_a_correction_between_pages_skips_nothing(kb: KnowledgeBase) -> None:
+    desk = ReviewDesk(kb.store, kb.matrix, kb.taxonomy)
+    results = [{"id": f"r{i}", "needs_review": True, "owner_department": "x", "owner_confidence": c,
+                "dimension": "人", "tag": "t", "sentiment": "中性", "intensity": 1, "cluster_id": None}
+               for i, c in enumerate((0.5, 0.1, 0.3))]
+    first = desk.page(results, limit=2)
+    assert [i.voice_id for i in first.items] == ["r1", "r2"] and (first.total, first.pending) == (3, 3)
+    assert first.next_cursor
+    desk.correct("r2", Correction(sentiment="负面"), "李四")  # r2 now sorts last (corrected)
+    second = desk.page(results, limit=2, after=first.next_cursor)
+    assert [i.voice_id for i in second.items] == ["r0", "r2"] and second.pending == 2
+    assert second.items[1].corrected is not None and second.items[1].corrected.actor == "李四"
+    assert second.next_cursor is None
+    with pytest.raises(ReviewError, match="cursor"):
+        desk.page(results, after="bm90IGpzb24")

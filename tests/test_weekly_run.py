@@ -141,7 +141,7 @@ def test_a_killed_run_resumes_to_the_same_outputs(run_settings, outputs: Path, t
 
 
 def test_resuming_an_unknown_run_is_a_clear_error(run_settings) -> None:
-    with pytest.raises(RunError, match="no run"):
+    with pytest.raises(RunError, match="没有可继续的运行"):
         asyncio.run(run_graph(run_settings, run_id="never-ran", resume=True))
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
@@ -21,6 +22,7 @@ from voc.cli_common import (
     ensure_knowledge,
     execute_run,
     fail,
+    load_knowledge,
     parse_day,
     progress_bars,
 )
@@ -118,7 +120,8 @@ def ingest(
 
 
 def _print_ingest_reports(reports: list[Any]) -> None:
-    table = Table("file", "rows", "stored", "duplicate", "(linked)", "(already stored)", "rejected", "rejects file")
+    table = Table("文件", "行数", "入库", "重复", "（其中关联）", "（其中已存在）", "拒收", "拒收明细文件",
+                  title="导入结果")
     for r in reports:
         table.add_row(Path(r.path).name, str(r.rows), str(r.stored), str(r.duplicate), str(r.linked),
                       str(r.already_stored), str(r.rejected), r.rejects_path or "-")
@@ -134,21 +137,8 @@ def _print_ingest_reports(reports: list[Any]) -> None:
 @kb_app.command("load")
 def kb_load() -> None:
     """Check the knowledge files and mirror them into Chroma (only new or changed items are embedded)."""
-    from voc.knowledge import KnowledgeError
-    from voc.knowledge_base import KnowledgeBase
-
-    kb = KnowledgeBase(get_settings())
-    tasks: dict[str, TaskID] = {}
-    with progress_bars() as progress:
-        def step(name: str, n: int, total: int) -> None:
-            if name not in tasks:
-                tasks[name] = progress.add_task(f"embedding {name}", total=total)
-            progress.advance(tasks[name], n)
-        try:
-            reports = kb.load(step)
-        except KnowledgeError as exc:
-            raise fail(str(exc)) from exc
-    table = Table("collection", "added", "updated", "deleted", "unchanged")
+    reports = load_knowledge(get_settings())
+    table = Table("知识集合", "新增", "更新", "删除", "未变", title="知识库载入结果")
     for r in reports:
         table.add_row(r.collection, str(r.added), str(r.updated), str(r.deleted), str(r.unchanged))
     Console().print(table)
@@ -228,6 +218,10 @@ def mcp(
     secret = token or settings.mcp_token
     if transport == Transport.HTTP and bind not in ("127.0.0.1", "localhost", "::1") and not secret:
         raise fail("绑定到回环地址以外需要令牌：--token 或 VOC_MCP_TOKEN")
+    from mcp_servers.common import data_missing
+
+    if missing := data_missing(settings):  # never create an empty store where the client happens to run
+        raise fail(missing)
     if name in (ServerName.KNOWLEDGE, ServerName.CASES):
         ensure_knowledge(settings)
     run(SERVERS[name.value](settings), transport.value, bind, port or settings.mcp_port, secret)
@@ -278,8 +272,8 @@ def _print_proposals(path: Path) -> None:
     proposals = json.loads(path.read_text(encoding="utf-8"))
     table = Table("编号", "优先级", "责任部门", "维度", "问题", "到期日", title=f"整改建议（{len(proposals)}条）")
     for p in proposals:
-        table.add_row(p["proposal_id"], p["priority"], p["owner_department"], p["dimension"], p["problem"][:48],
-                      p["due_date"])
+        table.add_row(*(escape(str(v)) for v in (p["proposal_id"], p["priority"], p["owner_department"],
+                                                  p["dimension"], p["problem"][:48], p["due_date"])))
     Console().print(table)
 
 

@@ -81,6 +81,7 @@ def click_exceptions() -> type[Exception]:
 def explain(exc: BaseException) -> str:
     """One line in Chinese for an error that reached the command line."""
     from agents.toolbox import ToolCallError
+    from voc.pseudonyms import PseudonymKeyError
 
     if isinstance(exc, (OSError, sqlite3.OperationalError, OperationalError)) and _is_storage_error(exc):
         from voc.config import get_settings
@@ -88,13 +89,16 @@ def explain(exc: BaseException) -> str:
         where = get_settings().resolved_data_dir
         return (f"数据目录 {where} 或数据库无法写入（{_reason(exc)}）：请检查权限与磁盘空间，"
                 "或用 VOC_DATA_DIR / VOC_DATABASE_URL 指向可写的位置")
+    if isinstance(exc, PseudonymKeyError):
+        return str(exc)
     if isinstance(exc, ToolCallError):
         return f"工具调用被拒绝：{exc}"
     first = str(exc).splitlines()[0][:200] if str(exc) else ""
     return f"未预期的错误（{type(exc).__name__}：{first}）。加 --debug 重新运行可查看详细信息，并请反馈给维护者"
 
 
-_STORAGE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.ENOTDIR, errno.EEXIST, errno.EDQUOT}
+_STORAGE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.ENOTDIR, errno.EISDIR, errno.EEXIST,
+                   errno.EDQUOT}
 
 
 def _is_storage_error(exc: BaseException) -> bool:
@@ -125,15 +129,11 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def ensure_knowledge(settings: Settings) -> None:
-    """A run, report, chat or server needs the knowledge base in Chroma: load it when it is missing."""
+def load_knowledge(settings: Settings) -> list[Any]:
+    """Mirror the knowledge files into Chroma with a progress bar per collection."""
     from voc.knowledge import KnowledgeError
     from voc.knowledge_base import KnowledgeBase
 
-    kb = KnowledgeBase(settings)
-    if kb.is_loaded():
-        return
-    console.print("知识库尚未载入向量库，正在自动载入（只在首次需要，约一两分钟）…")
     tasks: dict[str, TaskID] = {}
     with progress_bars() as progress:
         def step(name: str, n: int, total: int) -> None:
@@ -141,9 +141,18 @@ def ensure_knowledge(settings: Settings) -> None:
                 tasks[name] = progress.add_task(f"embedding {name}", total=total)
             progress.advance(tasks[name], n)
         try:
-            kb.load(step)
+            return KnowledgeBase(settings).load(step)
         except KnowledgeError as exc:
             raise fail(f"知识库文件有误，无法载入：{exc}（先运行 voc kb check）") from exc
+
+
+def ensure_knowledge(settings: Settings) -> None:
+    """A run, report, chat or server needs the knowledge base in Chroma: load it when it is missing."""
+    from voc.knowledge_base import KnowledgeBase
+
+    if not KnowledgeBase(settings).is_loaded():
+        console.print("知识库尚未载入向量库，正在自动载入（只在首次需要，约一两分钟）…")
+        load_knowledge(settings)
 
 
 def execute_run(settings: Settings, period: Period | None, engine: str, out: Path | None,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from voc.cli_common import Engine, console, execute_run, fail, parse_day
@@ -93,8 +94,8 @@ def list_proposals(
         if overdue and not p.overdue:
             continue
         due = f"[red]{p.due_date} 逾期[/red]" if p.overdue else str(p.due_date)
-        table.add_row(p.proposal_id, p.priority, p.owner_department, p.status.value, due, p.first_week,
-                      p.last_seen_week, p.problem[:40])
+        table.add_row(escape(p.proposal_id), p.priority, escape(p.owner_department), p.status.value, due,
+                      p.first_week, p.last_seen_week, escape(p.problem[:40]))  # stored text is not markup
     console.print(table)
 
 

@@ -110,8 +110,9 @@ class Settings(BaseSettings):
         return load_or_create_key(self.pii_key_path)
 
     def ensure_dirs(self) -> None:
+        # Owner-only: the store holds masked but still confidential customer voices.
         for path in (self.resolved_data_dir, self.rejects_dir, self.runs_dir):
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 @lru_cache(maxsize=1)

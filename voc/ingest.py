@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,8 @@ from voc.ingest_rows import (
     to_voice,
 )
 from voc.models import LOCAL_TZ, Voice, funnel_tier
-from voc.pii import mask_text, mask_value
+from voc.pii import mask_text
+from voc.pii_metadata import mask_value
 from voc.storage import Store, VoiceRow, iso_week_of
 
 __all__ = ["ColumnMap", "FileReport", "IngestError", "Ingestor", "RowError", "decode_bytes", "parse_datetime",
@@ -118,9 +120,10 @@ class _Rejects:
         if self.handle is None:
             self.settings.rejects_dir.mkdir(parents=True, exist_ok=True)
             stamp = datetime.now(LOCAL_TZ).strftime("%Y%m%dT%H%M%S%f")
-            self.target = self.settings.rejects_dir / f"{stamp}-{self.path.stem}.jsonl"
+            # The file name is the export's own: it may hold a name or a number (张三_139….csv).
+            self.target = self.settings.rejects_dir / f"{stamp}-{_safe_name(self.path.stem)}.jsonl"
             self.handle = self.target.open("w", encoding="utf-8")
-        item = {"file": str(self.path), "row": number, "reason": reason, "raw": mask_value(raw)}
+        item = {"file": mask_text(str(self.path)), "row": number, "reason": reason, "raw": mask_value(raw)}
         self.handle.write(json.dumps(item, ensure_ascii=False, default=str) + "\n")
         self.handle.flush()
 
@@ -128,6 +131,10 @@ class _Rejects:
         if self.handle is not None:
             self.handle.close()
         return str(self.target) if self.target else None
+
+
+def _safe_name(stem: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", mask_text(stem))[:80]
 
 
 @dataclass
@@ -144,6 +151,7 @@ class Ingestor:
         self.store = store
         self.settings = settings
         self.column_map = column_map or ColumnMap.load(settings.column_map)
+        settings.pseudonym_key()  # a missing or broken key stops here, not once per row
         self.window = timedelta(hours=settings.duplicate_window_hours)
 
     def ingest_file(self, path: Path, progress: Callable[[int], None] | None = None) -> FileReport:
@@ -279,7 +287,7 @@ class Ingestor:
             "customer_id": voice.customer_id, "customer_segment": voice.customer_segment.value,
             "business": voice.business.value if voice.business else None, "text": voice.text,
             "text_key": key, "meta": voice.metadata, "duplicate_of": original,
-            "source_file": path.name, "source_row": number, "ingested_at": now,
+            "source_file": mask_text(path.name), "source_row": number, "ingested_at": now,
         }
 
     def _existing(self, voices: list[Voice]) -> dict[str, str]:

@@ -23,8 +23,9 @@ from pydantic import ValidationError
 from voc.config import Settings
 from voc.ingest_readers import IngestError, RowError
 from voc.models import Business, Channel, Segment, SourceType, Voice, as_local_aware, stable_voice_id
-from voc.pii import mask_text, mask_value
-from voc.pseudonyms import pseudonymize_customer_id
+from voc.pii import mask_text
+from voc.pii_metadata import mask_value
+from voc.pseudonyms import pseudonymize_customer_id, pseudonymous_id
 
 DEFAULT_COLUMN_MAP = Path(__file__).parent / "data" / "column_map.yaml"
 VOICE_FIELDS = ("id", "created_at", "channel", "source_type", "customer_id", "customer_segment",
@@ -242,6 +243,9 @@ def to_voice(mapped: dict[str, Any], settings: Settings, column_map: ColumnMap |
         fields["id"] = stable_voice_id(str(fields["channel"]), fields["created_at"],
                                        fields.get("customer_id"), str(fields["text"]))
     fields["id"] = str(fields["id"]).strip()
+    if not settings.allow_unmasked_pii and mask_text(fields["id"]) != fields["id"]:
+        # A ticket number that is a phone or ID number: a keyed pseudonym, stable across re-ingestion.
+        fields["id"] = pseudonymous_id(fields["id"], settings.pseudonym_key())
     try:
         return Voice.model_validate(fields)
     except ValidationError as exc:

@@ -186,22 +186,18 @@ class ProposalBook:
         return {"created": created, "recurred": recurred}
 
     def record_volumes(self, run_id: str, week: str, volumes: dict[str, int]) -> int:
-        """Store a week's negative voices per owner|tag as the latest run measured them. A key that an
-        earlier run of the week had and this one lacks is set to 0 (the problem had no negative voice),
-        never deleted; an empty mapping never wipes a week. Custom periods are not weeks of the series."""
+        """Store a week's negative voices per owner|tag as the latest run measured them. Only the
+        keys given are written: nothing is deleted or zeroed by omission, so no client can wipe a
+        week's series by leaving keys out. Custom periods are not weeks of the series."""
         if not is_iso_week(week):
             return 0
         with self.store.session() as session:
             rows = {(r.owner_department, r.tag): r for r in session.scalars(
                 select(ProblemVolumeRow).where(ProblemVolumeRow.week == week))}
-            if rows and not volumes:
-                raise LifecycleError(f"问题量为空：不会清除 {week} 已有的 {len(rows)} 条问题量记录")
-            for row in rows.values():
-                row.negatives, row.run_id = 0, run_id
             for key, count in sorted(volumes.items()):
                 owner, tag = key.split("|", 1)
                 if (owner, tag) in rows:
-                    rows[(owner, tag)].negatives = count
+                    rows[(owner, tag)].negatives, rows[(owner, tag)].run_id = count, run_id
                 else:
                     session.add(ProblemVolumeRow(week=week, owner_department=owner, tag=tag, negatives=count,
                                                  run_id=run_id))

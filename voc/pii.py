@@ -2,25 +2,26 @@
 
 `mask_text` finds personal data on a normalised view of the text (NFKC, so full-width digits and
 `＠` count; Chinese and capital numerals read as digits; groups split by spaces, dots or dashes
-joined) and replaces the matching spans of the *original* text with a token that keeps the kind.
-Everything else in the text is left exactly as it was. `mask_value` does the same for structured
-metadata and also masks by column name. Customer ids are pseudonymised in `voc.pseudonyms`.
+joined, also one digit apiece as ASR writes them; `(021)` and `(at)` read without brackets) and
+replaces the matching spans of the *original* text with a token that keeps the kind. Everything
+else in the text is left exactly as it was. `voc.pii_metadata.mask_value` does the same for
+structured metadata and also masks by column name. Customer ids are pseudonymised in `voc.pseudonyms`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
-from functools import cache, lru_cache
+from functools import cache
 
-MOBILE = "[手机号]"
+MOBILE = "[手机号]"  # mobiles and landlines with an area code
 ID_NUMBER = "[身份证号]"
 CARD = "[银行卡号]"
 EMAIL = "[邮箱]"
 NAME = "[姓名]"
+PASSPORT = "[证件号]"  # passports, 港澳/台湾通行证, 台胞证, 回乡证: identity documents other than the resident ID
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -162,22 +163,51 @@ class _Span:
     token: str
 
 
-_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+ ?@ ?[A-Za-z0-9-]+(?:[.。][A-Za-z0-9-]+)*[.。][A-Za-z]{2,}(?![A-Za-z])")
+_LOCAL = "[A-Za-z0-9._%+-]+"
+# a@b.cn, a ＠ b.cn, zhangsan(at)qq.com, zhang san @ qq . com (a spaced @ may follow a local part in two words)
+_EMAIL_RE = re.compile(rf"(?:{_LOCAL} (?={_LOCAL} {{1,2}}@))?{_LOCAL} {{0,2}}(?:@|[(\[](?i:at)[)\]]) {{0,2}}"
+                       r"[A-Za-z0-9-]+(?: ?[.。] ?[A-Za-z0-9-]+)* ?[.。] ?[A-Za-z]{2,}(?![A-Za-z])")
+_AT_RE = re.compile(r"[(\[](?i:at)[)\]]")
 # One run of digits of one script: a switch between ASCII and Chinese numerals splits groups, so
 # "13912345678一直" is a mobile followed by a word, and "139一二三四5678" is still one number.
 _GROUP = rf"(?:[0-9]+|[{_CN_NUMERAL_CLASS}]+)"
 _NUMBER_RE = re.compile(rf"{_GROUP}(?:[{_SEPARATORS}]{{0,3}}{_GROUP})*(?: ?[Xx](?![A-Za-z]))?")
 _GROUP_RE = re.compile(_GROUP)
-_CARD_CONTEXT_RE = re.compile(r"(?:卡号|账号|帐号|账户|帐户|卡|card|account|acct)(?:号码|号|no\.?|number)?"
+_CARD_CONTEXT_RE = re.compile(r"(?:卡号|账号|帐号|账户|帐户|卡|card|account|acct)(?: ?(?:号码|号|no\.?|number))?"
                               r"[^0-9\n]{0,4}$", re.IGNORECASE)
 _PHONE_CONTEXT_RE = re.compile(r"(?:电话|座机|固话|手机|联系方式|号码|来电|tel|phone)[^0-9\n]{0,4}$", re.IGNORECASE)
+# 6222021234 567890123 卡: the card word after the number.
+_CARD_AFTER_RE = re.compile(r"\s{0,2}(?:这张|那张|的)?(?:银行卡|信用卡|借记卡|储蓄卡|卡|账户|帐户|账号|帐号|card"
+                            r"|account)", re.IGNORECASE)
 _MAX_GROUPS = 7  # +86 and three groups, a card in five groups, an ID in four
+_MAX_DIGITS = 19
+# (021)62345678, +86 (139) 1234 5678: the brackets are read as spaces.
+_BRACKETED_RE = re.compile(r"\(([0-9]{2,4})\)(?=\s{0,2}[0-9])")
+# 139****5678: a partly hidden mobile still identifies its owner together with the rest of the text.
+_HIDDEN_MOBILE_RE = re.compile(r"(?<![0-9])1[3-9][0-9]{1,5}[\s-]?[*xX×●•]{3,8}[\s-]?[0-9]{0,4}(?![0-9*xX×●•])")
+# 护照号E12345678, 港澳通行证C12345678, 台胞证12345678: the number after the name of the document.
+_DOCUMENT_RE = re.compile(r"(?:护照|通行证|台胞证|回乡证|居留证|旅行证|军官证|证件|passport)"
+                          r"(?: ?(?:号码|号|编号|no\.?|number))?(?:是|为|[:：]|\s)*"
+                          r"(?P<code>[A-Za-z]{0,2}[0-9]{7,10})(?![0-9A-Za-z])", re.IGNORECASE)
 _TAIL_RE = re.compile(rf"(?:尾号|尾数|[后末][4四]位(?:数字|号码|数)?)(?:是|为|[:：]|\s)*"
                       rf"(?P<digits>[0-9]{{3,6}}|[{_CN_NUMERAL_CLASS}]{{3,6}})(?![0-9{_CN_NUMERAL_CLASS}])")
 _PHONE_BEFORE_RE = re.compile(r"(?:手机|电话|号码|联系方式)[^，。,.]{0,2}$")
 
 
-def _number_spans(norm: str) -> list[_Span]:
+def _window_end(groups: list[tuple[int, int, str]], i: int) -> int:
+    """The end of the longest run of groups from `i` that can still be one number: at most
+    _MAX_GROUPS groups, or more when all but one have a single digit (1 3 9 1 2 …, +86 1 3 9 …)."""
+    digits = long = 0
+    for k in range(i, len(groups)):
+        digits += len(groups[k][2])
+        long += len(groups[k][2]) > 1
+        if digits > _MAX_DIGITS or (k - i >= _MAX_GROUPS and long > 1):
+            return k
+    return len(groups)
+
+
+def _number_spans(original: str) -> list[_Span]:
+    norm = _BRACKETED_RE.sub(r" \1 ", original) if "(" in original else original
     spans: list[_Span] = []
     for match in _NUMBER_RE.finditer(norm):
         if match.end() - match.start() < 11:
@@ -191,17 +221,19 @@ def _number_spans(norm: str) -> list[_Span]:
             context = bool(_CARD_CONTEXT_RE.search(norm, max(0, start - 16), start))
             phone = bool(_PHONE_CONTEXT_RE.search(norm, max(0, start - 16), start))
             found = None
-            for j in range(min(len(groups), i + _MAX_GROUPS), i, -1):
+            for j in range(_window_end(groups, i), i, -1):
                 digits = "".join(g[2] for g in groups[i:j])
+                card = context or (len(digits) >= 12 and _CARD_AFTER_RE.match(norm, groups[j - 1][1]) is not None)
                 if j == len(groups) and x_end is not None and classify_number(digits + "X") == ID_NUMBER:
                     found = _Span(start, x_end, ID_NUMBER)
-                elif token := classify_number(digits, context):
+                elif token := classify_number(digits, card):
                     found = _Span(start, groups[j - 1][1], token)
                 elif (phone or j - i > 1) and _is_landline(digits):  # 010-12345678, 电话075512345678
                     found = _Span(start, groups[j - 1][1], MOBILE)
                 if found:
-                    if found.token == MOBILE and start > 0 and norm[start - 1] == "+":
-                        found = _Span(start - 1, found.end, MOBILE)
+                    if start > 0 and ((original[start - 1] == "+" and found.token == MOBILE)
+                                      or (original[start - 1] == "(" and ")" in original[start:found.end])):
+                        found = _Span(start - 1, found.end, found.token)
                     spans.append(found)
                     i = j
                     break
@@ -229,12 +261,16 @@ _PLAIN_SURNAME = _surname("".join(c for c in SURNAMES if c not in _AMBIGUOUS))
 _TITLE_SURNAME = _surname("".join(c for c in SURNAMES if c not in _NEVER_BEFORE_TITLE))
 _HAN = r"[\u4e00-\u9fff]"
 _GIVEN = rf"(?:(?![{_STOP}]){_HAN})"
+# Zhang San, ZHANG SAN, zhangsan; not a following email's local part (Zhang San zhangsan@qq.com)
+_LATIN_NAME = r"[A-Za-z]{2,}(?:[ ·.\-][A-Za-z]{2,}(?![A-Za-z._%+-]*\s*[@(\[]|[A-Za-z])){0,2}(?![A-Za-z])"
 _LABELS = "客户姓名|持卡人姓名|持卡人|开户人|收款人|付款人|户名|联系人|姓名|名字"
 _QUOTE = "[\"'“”‘’]?"
 _NAME_PATTERNS = (
-    # 姓名：张三 / "姓名": "张三" / 联系人赵六 (without a colon only a surname that is no function word)
-    re.compile(rf"(?:{_LABELS}){_QUOTE}\s*[:：=]\s*{_QUOTE}\s*(?:为|是)?(?P<name>{_ANY_SURNAME}{_HAN}{_GIVEN}?)"),
-    re.compile(rf"(?:{_LABELS})(?:为|是|叫)?(?P<name>{_PLAIN_SURNAME}{_HAN}{_GIVEN}?)"),
+    # 姓名：张三 / "姓名": "张三" / 联系人：Zhang San / 联系人赵六, 姓名 张伟 (without a colon only a surname
+    # that is no function word)
+    re.compile(rf"(?:{_LABELS}){_QUOTE}\s*[:：=]\s*{_QUOTE}\s*(?:为|是)?"
+               rf"(?P<name>{_ANY_SURNAME}{_HAN}{_GIVEN}?|{_LATIN_NAME})"),
+    re.compile(rf"(?:{_LABELS})\s*(?:为|是|叫)?\s*(?P<name>{_PLAIN_SURNAME}{_HAN}{_GIVEN}?)"),
     # 我叫李四今天…: one given-name character always, a second unless it starts the next word.
     re.compile(rf"(?:我叫|名字叫|名字是|叫做|本人姓名|我的名字)\s?(?:是)?(?P<name>{_ANY_SURNAME}{_HAN}{_GIVEN}?)"),
     re.compile(rf"(?:我是|本人)\s?(?P<name>{_PLAIN_SURNAME}{_HAN}{{1,2}})(?=[，,。.！!？?；;\s]|$)"),
@@ -262,8 +298,14 @@ def _name_spans(norm: str) -> list[_Span]:
 def find_pii(text: str) -> list[tuple[int, int, str]]:
     """(start, end, token) of every piece of personal data in `text`, in order, not overlapping."""
     norm = text.translate(_nfkc_table())
-    candidates = [_Span(m.start(), m.end(), EMAIL) for m in _EMAIL_RE.finditer(norm)] if "@" in norm else []
+    at = "@" in norm or (("(" in norm or "[" in norm) and _AT_RE.search(norm))
+    candidates = [_Span(m.start(), m.end(), EMAIL) for m in _EMAIL_RE.finditer(norm)] if at else []
     candidates += _number_spans(norm)
+    if "*" in norm or "x" in norm or "X" in norm or "×" in norm or "●" in norm or "•" in norm:
+        candidates += [_Span(m.start(), m.end(), MOBILE) for m in _HIDDEN_MOBILE_RE.finditer(norm)
+                       if len(re.sub(r"[\s-]", "", m.group())) == 11]
+    if "证" in norm or "护照" in norm or "assport" in norm or "ASSPORT" in norm:
+        candidates += [_Span(m.start("code"), m.end("code"), PASSPORT) for m in _DOCUMENT_RE.finditer(norm)]
     candidates += _tail_spans(norm)
     candidates += _name_spans(norm)
     taken: list[_Span] = []
@@ -282,112 +324,3 @@ def mask_text(text: str) -> str:
         out += (text[position:start], token)
         position = end
     return "".join(out) + text[position:] if out else text
-
-
-# ---------------------------------------------------------------- structured values
-
-_KEY_WORDS: tuple[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...] = (
-    # token, Chinese substrings, English words (a whole word), English stems (start or end of a word)
-    (EMAIL, ("邮箱", "电邮", "邮件地址"), ("mail",), ("email",)),
-    (MOBILE, ("电话", "手机", "联系方式", "来电号码", "联系号码", "主叫", "被叫"),
-     ("tel", "cell", "msisdn"), ("phone", "mobile", "telephone")),
-    (ID_NUMBER, ("身份证", "证件"), ("ssn",), ("idcard", "idno", "idnumber", "identity", "passport", "nationalid")),
-    (NAME, ("姓名", "联系人", "户名", "持卡人", "开户人", "收款人", "付款人", "名字", "称呼", "客户名"),
-     (), ("holder",)),
-    (CARD, ("卡号", "银行卡", "信用卡号", "账号", "帐号", "账户", "帐户"), ("pan", "acct", "iban"),
-     ("card", "account")),
-)
-
-
-def _word_set(words: str) -> frozenset[str]:
-    return frozenset(words.split())
-
-
-# Keys about personal data but not holding it: 手机银行版本, 账户类型, 证件类型, card_status, …
-_NOT_PII_KEY = ("类型", "类别", "种类", "状态", "版本", "型号", "机型", "品牌", "系统", "运营商", "归属地", "是否",
-                "次数", "数量", "时长", "时间", "日期", "手机银行", "网上银行", "电话银行", "电话客服")
-_NOT_PII_WORDS = _word_set("type kind status state version model brand os system operator carrier count is has "
-                           "flag time date duration category class level")
-_ID_WORDS = _word_set("card no num number")
-_NOT_PERSONAL_NAMES = _word_set("file channel host product branch department dept company org bank app device "
-                                "model tag topic category event field sheet table column queue skill service "
-                                "server domain display project task")
-_NO_KIND = ""
-
-
-def _words(key: str) -> list[str]:
-    key = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", unicodedata.normalize("NFKC", key))
-    return [w for w in re.split(r"[^a-z0-9]+", key.lower()) if w]
-
-
-@lru_cache(maxsize=4096)
-def kind_of_key(key: str) -> str | None:
-    """The token a metadata column's values are masked with whatever they look like, "" for a key
-    that is about personal data without holding it (账户类型), None for an ordinary key."""
-    normal = unicodedata.normalize("NFKC", key).strip().lower()
-    words = _words(key)
-    if any(part in normal for part in _NOT_PII_KEY) or _NOT_PII_WORDS & set(words):
-        return _NO_KIND
-    if "id" in words and _ID_WORDS & set(words):  # id_card, id_no, idNumber
-        return ID_NUMBER
-    for token, chinese, whole, stems in _KEY_WORDS:
-        if any(part in normal for part in chinese) or any(w in whole for w in words):
-            return token
-        if any(w.startswith(s) or w.endswith(s) for w in words for s in stems):
-            return token
-    for word in words:  # name, customer_name, fullName, userName; not file_name or channelName
-        if word.endswith("name") and not ({word[:-4]} | set(words)) & _NOT_PERSONAL_NAMES:
-            return NAME
-    return None
-
-
-def _mask_number(value: int | float) -> int | float | str:
-    """A number cell (XLSX, JSON) that is a mobile, ID or card number. Floats above 2**53 have
-    lost digits (a card read as 6.22202123456789e18 no longer passes Luhn): 15 digits or more
-    are masked whatever they look like."""
-    if isinstance(value, float):
-        if not value.is_integer() or abs(value) < 1e10:
-            return value
-        digits = str(int(abs(value)))
-        if len(digits) >= 15:
-            return ID_NUMBER if is_id_number(digits) else CARD
-    else:
-        digits = str(abs(value))
-    return classify_number(digits) or value
-
-
-def mask_value(value: object, key: str | None = None) -> object:
-    """Mask a structured value (a voice's metadata, a rejected raw row): by column name (a value
-    under 联系电话 is a mobile whatever its digits look like) and by content (numbers included);
-    dicts, lists and strings holding JSON recursively. Keys about nothing personal keep their values."""
-    return _mask_value(value, kind_of_key(key) if key is not None else None)
-
-
-def _mask_value(value: object, kind: str | None) -> object:
-    if isinstance(value, dict):
-        masked: dict[object, object] = {}
-        for k, v in value.items():
-            child = kind_of_key(str(k))
-            masked[mask_text(k) if isinstance(k, str) else k] = _mask_value(v, kind if child is None else child)
-        return masked
-    if isinstance(value, (list, tuple)):
-        return [_mask_value(v, kind) for v in value]
-    if value is None or isinstance(value, bool):
-        return value
-    if kind:
-        if isinstance(value, str) and not any(c.isalnum() for c in value):
-            return value  # "", "-", "/": nothing to hide
-        return kind
-    if isinstance(value, (int, float)):
-        return _mask_number(value)
-    if isinstance(value, str):
-        stripped = value.strip()
-        if stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]"):
-            try:
-                parsed = json.loads(stripped)
-            except ValueError:
-                parsed = None
-            if isinstance(parsed, (dict, list)):
-                return json.dumps(_mask_value(parsed, kind), ensure_ascii=False)
-        return mask_text(value)
-    return value

@@ -10,11 +10,27 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import time
 from pathlib import Path
 
 _HEX_TO_LETTERS = str.maketrans("0123456789", "ghijklmnop")
+
+
+class PseudonymKeyError(RuntimeError):
+    """The installation's pseudonym key cannot be read; the message says what to do."""
+
+
+_PSEUDONYM_RE = re.compile(r"^CUST-[a-p]{16}$")  # hex digits a-f, digits 0-9 as g-p
+
+
+def _keyed(value: str, salt: str) -> str:
+    if not salt:
+        raise ValueError("the pseudonym key is empty: pass Settings.pseudonym_key()")
+    digest = hmac.new(salt.encode(), value.encode(), hashlib.sha256).hexdigest()[:16]
+    # Letters only: a pseudonym must never look like a phone or card number to a later masker.
+    return digest.translate(_HEX_TO_LETTERS)
 
 
 def pseudonymize_customer_id(customer_id: str | None, salt: str) -> str | None:
@@ -24,11 +40,15 @@ def pseudonymize_customer_id(customer_id: str | None, salt: str) -> str | None:
     if customer_id is None or not customer_id.strip():
         return None
     value = customer_id.strip()
-    if value.startswith("CUST-"):
-        return value  # already a pseudonym from an earlier ingestion
-    digest = hmac.new(salt.encode(), value.encode(), hashlib.sha256).hexdigest()[:16]
-    # Letters only: a pseudonym must never look like a phone or card number to a later masker.
-    return f"CUST-{digest.translate(_HEX_TO_LETTERS)}"
+    if _PSEUDONYM_RE.match(value):
+        return value  # exactly the form this function gives: a pseudonym from an earlier ingestion
+    return f"CUST-{_keyed(value, salt)}"
+
+
+def pseudonymous_id(voice_id: str, salt: str) -> str:
+    """A voice id that holds personal data (a phone number used as a ticket number), keyed like a
+    customer pseudonym so that re-ingesting the same row gives the same id."""
+    return f"VID-{_keyed(voice_id, salt)}"
 
 
 _KEYS: dict[Path, tuple[tuple[int, int], str]] = {}  # path → ((inode, mtime), key): one read per process
@@ -44,7 +64,7 @@ def load_or_create_key(path: Path) -> str:
             return cached[1]
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -71,6 +91,6 @@ def _read_key(path: Path, wait_seconds: float = 2.0) -> str:
         if key:
             return key
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{path} is empty: delete it to generate a new pseudonym key, "
-                               "or set VOC_PII_SALT")
+            raise PseudonymKeyError(f"假名密钥文件 {path} 为空：若从未用它导入过数据，删除它即可生成新密钥；"
+                                    "否则请从备份恢复，或设置 VOC_PII_SALT 为原密钥")
         time.sleep(0.05)

@@ -18,6 +18,8 @@ _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 # Proposal prose is written by the product; a tag-like `<x`, `</`, `<!` or `<?` has no place in it.
 _MARKUP_RE = re.compile(r"<\s*[A-Za-z/!?]|javascript\s*:", re.IGNORECASE)
 _TEXT = 2000
+# Terminal markup (rich's [link=…]) in a proposal would become a clickable link in `voc proposals list`.
+_RICH_RE = re.compile(r"\[/?(link|bold|red|on |#)", re.IGNORECASE)
 
 
 def _plain(value: str) -> str:
@@ -68,10 +70,31 @@ class _Proposal(BaseModel):
         return values
 
 
-def check_registration(proposals: list[dict[str, Any]], clusters: list[dict[str, Any]], volumes: dict[str, int],
-                       owners: set[str], tags: set[str] | None = None) -> None:
-    """Raise LifecycleError (in plain Chinese) unless every proposal fits the contract and the
-    service matrix, every cluster it names is in the run, and the volumes are owner|tag counts."""
+_WEEK_OR_RANGE = re.compile(r"^\d{4}-W\d{2}$|^\d{4}-\d{2}-\d{2}~\d{4}-\d{2}-\d{2}$")
+
+
+def _strings(value: Any, path: str = "") -> list[tuple[str, str]]:
+    if isinstance(value, str):
+        return [(path, value)]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() if k != "evidence" for s in _strings(v, f"{path}.{k}".strip("."))]
+    if isinstance(value, list):
+        return [s for i, v in enumerate(value) for s in _strings(v, f"{path}[{i}]")]
+    return []
+
+
+def check_registration(run_id: str, week: str, proposals: list[dict[str, Any]], clusters: list[dict[str, Any]],
+                       volumes: dict[str, int], owners: set[str], tags: set[str]) -> None:
+    """Raise LifecycleError (in plain Chinese) unless the run and week are well formed, every
+    proposal fits the contract and the service matrix, every cluster it names is in the run, every
+    tag is in the taxonomy, and the volumes are owner|tag counts. Nothing is written before."""
+    if not re.match(_ID, run_id):
+        raise LifecycleError(f"运行编号“{run_id[:60]}”不合规")
+    if not _WEEK_OR_RANGE.match(week):
+        raise LifecycleError(f"“{week[:40]}”不是周次（2026-W47）或日期区间")
+    for cluster in clusters:
+        if cluster.get("tag") not in tags:
+            raise LifecycleError(f"问题 {str(cluster.get('cluster_id'))[:20]} 的分类标签不在分类体系中")
     cluster_ids = {str(c.get("cluster_id")) for c in clusters}
     for index, raw in enumerate(proposals, start=1):
         try:
@@ -79,13 +102,16 @@ def check_registration(proposals: list[dict[str, Any]], clusters: list[dict[str,
         except ValidationError as exc:
             where = "、".join(".".join(str(p) for p in e["loc"]) + f"（{e['msg']}）" for e in exc.errors()[:3])
             raise LifecycleError(f"第 {index} 条建议不符合输出约定：{where}") from None
+        for where, text in _strings(raw):
+            if _MARKUP_RE.search(text) or _RICH_RE.search(text):
+                raise LifecycleError(f"第 {index} 条建议的 {where} 含有标记或链接，已拒绝")
         if proposal.owner_department not in owners:
             raise LifecycleError(f"第 {index} 条建议的责任部门“{proposal.owner_department}”不在服务矩阵中")
         if proposal.cluster_id not in cluster_ids:
             raise LifecycleError(f"第 {index} 条建议引用的问题 {proposal.cluster_id} 不在本次运行的问题中")
     for key, count in volumes.items():
         owner, _, tag = key.partition("|")
-        if owner not in owners or not tag or (tags is not None and tag not in tags):
+        if owner not in owners or tag not in tags:
             raise LifecycleError(f"问题量键“{key[:60]}”不是服务矩阵中的部门|分类标签")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise LifecycleError(f"问题量“{key[:60]}”必须是非负整数")

@@ -4,6 +4,9 @@ and reports, and serve the offline engine as labelled examples."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -48,6 +51,32 @@ class QueueItem(BaseModel):
     business: str | None
     labels: dict[str, Any]
     corrected: Corrected | None = None
+
+
+class QueuePage(BaseModel):
+    """One page of the review queue: uncorrected voices first, the least certain owner first."""
+
+    total: int = Field(description="Voices in the queue (needs review, or asked for).")
+    pending: int = Field(description="Of these, the ones nobody has corrected yet.")
+    items: list[QueueItem]
+    next_cursor: str | None = Field(description="Pass as `after` for the next page; null on the last page.")
+
+
+QueueKey = tuple[int, float, str]  # (corrected, owner confidence, voice id): the queue's order
+
+
+def _cursor(key: QueueKey) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def _after(cursor: str) -> QueueKey:
+    """The key a cursor holds. It holds the whole key, not a voice id: a voice corrected between two
+    pages moves to the end of the queue, and the next page still starts where the last one ended."""
+    try:
+        corrected, confidence, voice_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return int(corrected), float(confidence), str(voice_id)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise ReviewError(f"not a cursor of the review queue: {cursor!r}") from exc
 
 
 class ReviewDesk:
@@ -97,7 +126,25 @@ class ReviewDesk:
     def queue(self, results: list[dict[str, Any]], include: Iterable[str] = ()) -> list[QueueItem]:
         """Voices a run flagged needs_review (and any asked for), with their text and labels."""
         wanted = [r for r in results if r["needs_review"] or r["id"] in set(include)]
+        return self._items(wanted, self.latest([r["id"] for r in wanted]))
+
+    def page(self, results: list[dict[str, Any]], include: Iterable[str] = (), limit: int = 50,
+             after: str | None = None) -> QueuePage:
+        """One page of the queue, in its order (uncorrected first, then by owner confidence and id);
+        `after` is the previous page's next_cursor. Only the page's texts are read from the store."""
+        asked = set(include)
+        wanted = [r for r in results if r["needs_review"] or r["id"] in asked]
         corrected = self.latest([r["id"] for r in wanted])
+        ordered = sorted((((int(r["id"] in corrected), float(r["owner_confidence"]), str(r["id"])), r)
+                          for r in wanted), key=lambda pair: pair[0])
+        start = _after(after) if after else None
+        rest = [pair for pair in ordered if pair[0] > start] if start else ordered
+        chosen = rest[:limit]
+        return QueuePage(total=len(wanted), pending=sum(r["id"] not in corrected for r in wanted),
+                         items=self._items([r for _, r in chosen], corrected),
+                         next_cursor=_cursor(chosen[-1][0]) if len(rest) > limit else None)
+
+    def _items(self, wanted: list[dict[str, Any]], corrected: dict[str, Corrected]) -> list[QueueItem]:
         with self.store.session() as session:
             ids = [r["id"] for r in wanted]
             rows = {v.id: v for v in session.scalars(select(VoiceRow).where(VoiceRow.id.in_(ids)))}

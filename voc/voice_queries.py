@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, computed_field
-from sqlalchemy import Select, and_, func, select, tuple_
+from sqlalchemy import Boolean, ColumnElement, Select, String, and_, bindparam, func, select, tuple_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 
+from voc.kb_models import Dimension
 from voc.models import Business, Channel, FunnelTier, Segment, SourceType, Voice
 from voc.periods import Period
+from voc.run_outputs import latest_run_dir
 from voc.storage import Store, VoiceRow
+from voc.text_search import query_terms
 
 SAMPLE_POOL = 3000
+Sentiment = Literal["负面", "中性", "正面"]
+Priority = Literal["P1", "P2", "P3", "P4"]
+
+
+class QueryError(ValueError):
+    """A query that cannot be answered as asked; the message is for the person who asked."""
 
 
 class GroupBy(StrEnum):
@@ -50,8 +64,11 @@ class VoiceFilter(BaseModel):
     segment: Segment | None = None
     funnel_tier: FunnelTier | None = None
     source_type: SourceType | None = None
-    query: str | None = Field(default=None, max_length=200, description="Words that must all appear.")
+    query: str | None = Field(default=None, max_length=200,
+                              description="Words (cut by jieba) that must all appear, in any order.")
     include_duplicates: bool = False
+    voice_ids: frozenset[str] | None = Field(default=None, exclude=True,
+                                             description="Only these voices (e.g. chosen by a run's labels).")
 
     @classmethod
     def for_period(cls, period: Period, **filters: Any) -> VoiceFilter:
@@ -69,11 +86,90 @@ class VoiceFilter(BaseModel):
                 conditions.append(column == value.value)
         if self.funnel_tier is not None:
             conditions.append(VoiceRow.funnel_tier == int(self.funnel_tier))
-        for term in (self.query or "").split():
-            conditions.append(VoiceRow.text.contains(term, autoescape=True))
+        for term in query_terms(self.query or ""):
+            conditions.append(VoiceRow.text.icontains(term, autoescape=True))
         if not self.include_duplicates:
             conditions.append(VoiceRow.duplicate_of.is_(None))
+        if self.voice_ids is not None:
+            conditions.append(AmongIds(VoiceRow.id, self.voice_ids))
         return statement.where(and_(*conditions)) if conditions else statement
+
+
+class AmongIds(ColumnElement[bool]):
+    """`column IN (the ids)` with the ids as one JSON array parameter, so that a run's 100,000
+    negative voices filter as cheaply as ten, within SQLite's and PostgreSQL's parameter limits."""
+
+    type = Boolean()
+    inherit_cache = False
+
+    def __init__(self, column: Any, ids: frozenset[str]) -> None:
+        self.column = column
+        self.ids = bindparam(None, json.dumps(sorted(ids), ensure_ascii=False), type_=String(), unique=True)
+
+
+@compiles(AmongIds)
+def _among_ids(element: AmongIds, compiler: SQLCompiler, **kw: Any) -> str:
+    column, ids = compiler.process(element.column, **kw), compiler.process(element.ids, **kw)
+    return f"{column} IN (SELECT value FROM json_each({ids}))"
+
+
+@compiles(AmongIds, "postgresql")
+def _among_ids_postgresql(element: AmongIds, compiler: SQLCompiler, **kw: Any) -> str:
+    column, ids = compiler.process(element.column, **kw), compiler.process(element.ids, **kw)
+    return f"{column} IN (SELECT json_array_elements_text(CAST({ids} AS json)))"
+
+
+class LabelFilter(BaseModel):
+    """Which voices by the labels of the period's latest weekly run (voices.jsonl, clusters.json)."""
+
+    sentiment: Sentiment | None = None
+    owner_department: str | None = None
+    dimension: Dimension | None = None
+    tag: str | None = Field(default=None, description="A taxonomy path; an L1 or L1>L2 prefix takes all below.")
+    cluster_id: str | None = None
+    priority: Priority | None = None
+
+    def active(self) -> bool:
+        return any(value is not None for value in self.model_dump().values())
+
+    def admits(self, labels: dict[str, Any], priority: str | None) -> bool:
+        tag = str(labels.get("tag") or "")
+        return ((self.sentiment is None or labels.get("sentiment") == self.sentiment)
+                and (self.owner_department is None or labels.get("owner_department") == self.owner_department)
+                and (self.dimension is None or labels.get("dimension") == self.dimension)
+                and (self.tag is None or tag == self.tag or tag.startswith(self.tag.rstrip(">") + ">"))
+                and (self.cluster_id is None or labels.get("cluster_id") == self.cluster_id)
+                and (self.priority is None or priority == self.priority))
+
+
+class LabelledVoices(BaseModel):
+    run_id: str
+    voice_ids: frozenset[str]
+
+
+def labelled_voices(runs_dir: Path, period: Period, labels: LabelFilter) -> LabelledVoices:
+    """The ids of the period's voices that carry these labels in its latest complete run."""
+    run_dir = latest_run_dir(runs_dir, period.label, None)
+    if run_dir is None:
+        raise QueryError(f"{period.label} has no weekly run yet, and sentiment, owner, dimension, tag, cluster "
+                         f"and priority come from one (run `voc run --week …` first); "
+                         f"本期尚无周度运行结果，无法按标签筛选")
+    voices, priorities = _run_labels(str(run_dir / "voices.jsonl"), str(run_dir / "clusters.json"),
+                                     (run_dir / "voices.jsonl").stat().st_mtime_ns)
+    chosen = frozenset(v["id"] for v in voices if labels.admits(v, priorities.get(v.get("cluster_id") or "")))
+    return LabelledVoices(run_id=run_dir.name, voice_ids=chosen)
+
+
+@lru_cache(maxsize=8)
+def _run_labels(voices_path: str, clusters_path: str, _mtime: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """A run's voice labels and cluster priorities, read once per run (the mtime keys the cache)."""
+    keep = ("id", "sentiment", "owner_department", "dimension", "tag", "cluster_id")
+    with open(voices_path, encoding="utf-8") as lines:
+        voices = [{k: record.get(k) for k in keep} for line in lines if line.strip()
+                  for record in [json.loads(line)]]
+    with open(clusters_path, encoding="utf-8") as file:
+        priorities = {str(c["cluster_id"]): str(c["priority"]) for c in json.load(file)}
+    return voices, priorities
 
 
 class VoiceRecord(Voice):
@@ -81,11 +177,13 @@ class VoiceRecord(Voice):
 
 
 class VoicePage(BaseModel):
-    total: int
+    total: int = Field(description="Voices matching the filters, over all pages.")
     offset: int
     limit: int
     items: list[VoiceRecord]
-    next_cursor: str | None = Field(default=None, description="Pass as `after` to read the next page.")
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` to read the next page; null on "
+                                    "the last page.")
+    run_id: str | None = Field(default=None, description="The weekly run whose labels filtered the voices.")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -104,6 +202,7 @@ class Counts(BaseModel):
     group_by: GroupBy
     total: int
     rows: list[CountRow]
+    run_id: str | None = Field(default=None, description="The weekly run whose labels filtered the voices.")
 
 
 class ComparisonRow(BaseModel):
@@ -126,7 +225,23 @@ class Comparison(BaseModel):
 
 
 def _record(row: VoiceRow) -> VoiceRecord:
-    return VoiceRecord(**row.to_voice().model_dump(exclude={"funnel_tier"}), duplicate_of=row.duplicate_of)
+    voice = row.to_voice()
+    return VoiceRecord(**voice.model_dump(exclude={"funnel_tier", "metadata"}), metadata=flat_metadata(voice.metadata),
+                       duplicate_of=row.duplicate_of)
+
+
+def flat_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Metadata one level deep: voices stored before ingestion mapped a `metadata` column onto the
+    metadata hold it nested (`metadata.metadata`); its fields are lifted, the voice's own win, and a
+    value that is not an object is kept as 附加字段."""
+    nested = metadata.get("metadata")
+    if nested is None:
+        return metadata
+    flat = {k: v for k, v in metadata.items() if k != "metadata"}
+    if isinstance(nested, dict):
+        return flat_metadata(nested) | flat
+    flat.setdefault("附加字段", nested)
+    return flat
 
 
 PAGE_ORDER = (VoiceRow.local_date, VoiceRow.created_at, VoiceRow.id)
@@ -155,7 +270,7 @@ def decode_cursor(cursor: str) -> tuple[date, datetime, str]:
         day, moment, voice_id = cursor.split("|", 2)
         return date.fromisoformat(day), datetime.fromisoformat(moment), voice_id
     except ValueError as error:
-        raise ValueError(f"not a page cursor: {cursor!r}") from error
+        raise QueryError(f"not a page cursor: {cursor[:80]!r} (pass a page's next_cursor unchanged)") from error
 
 
 def get_voice(store: Store, voice_id: str) -> VoiceRecord | None:

@@ -6,25 +6,23 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from agents.chat import build_chat_graph
 from agents.chat_llm import ChatLLM
 from agents.runner import checkpointer_for
 from agents.toolbox import open_toolbox
-from voc.api import chat, knowledge, proposals, reports, reviews, runs, voices
+from voc.api import chat, knowledge, proposals, reports, reviews, runs, voices, web
 from voc.api.guards import AccessGuard, BodyLimit, HostGuard, SecurityHeaders
 from voc.api.services import Services
 from voc.config import Settings, get_settings
 from voc.lifecycle import LifecycleError
 from voc.storage import Store
 
-WEB = Path(__file__).resolve().parent.parent / "web"
 log = logging.getLogger(__name__)
 
 
@@ -43,19 +41,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for task in list(app.state.services.tasks):
                 task.cancel()
 
-    app = FastAPI(title="VOC 客户声音", version="0.5.0", lifespan=lifespan,
+    # /docs is served by the web router with local assets (no CDN); ReDoc is not served.
+    app = FastAPI(title="VOC 客户声音", version="0.5.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  swagger_ui_oauth2_redirect_url=None,
                   description="Voice of the customer → owner-assigned improvement proposals: chat, runs, "
                   "reports, proposals, voices, knowledge and the review queue.")
-    for module in (chat, runs, reports, proposals, voices, knowledge, reviews):
+    for module in (chat, runs, reports, proposals, voices, knowledge, reviews, web):
         app.include_router(module.router)
     _guard(app, settings)
     _errors(app)
-    app.mount("/static", StaticFiles(directory=WEB), name="static")
-
-    @app.get("/", include_in_schema=False)
-    def page() -> FileResponse:
-        return FileResponse(WEB / "index.html")
-
+    # After the routes (the font is a route under /static), the more specific mount first.
+    app.mount("/static/swagger", StaticFiles(directory=web.SWAGGER_ASSETS), name="swagger")
+    app.mount("/static", StaticFiles(directory=web.WEB), name="static")
     return app
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from voc.api.services import Services
+from voc.config import Settings
 from voc.lifecycle import ProposalBook
 
 
@@ -16,6 +17,13 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_app_settings(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
 def get_book(services: ServicesDep) -> ProposalBook:

@@ -19,9 +19,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; font-src 'self'; img-src 'self' blob:; "
             "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+# Swagger UI's stylesheet draws its icons as data: images; everything it loads comes from 'self'.
+DOCS_CSP = PAGE_CSP.replace("img-src 'self' blob:", "img-src 'self' data:")
 API_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 # Open without the token: the page and its assets (they hold no data) and the API's description.
-PUBLIC = ("/", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+PUBLIC = ("/", "/docs", "/openapi.json")
 NO_TOKEN_OFF_LOOPBACK = "未配置访问令牌：非本机访问 /api 前，请先设置环境变量 VOC_API_TOKEN 并重启服务"
 
 
@@ -186,7 +188,8 @@ class BodyLimit:
 
 class SecurityHeaders:
     """nosniff, no referrer, no framing on every response; the page's CSP on the page, a deny-all CSP on
-    the API unless a route set its own (reports) or serves a PDF. /docs keeps Swagger's own assets."""
+    the API unless a route set its own (reports) or serves a PDF. /docs (Swagger UI from the app's own
+    files, started by a script file) is under the page's policy."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -213,6 +216,8 @@ def _secured(headers: list[Any], path: str) -> list[Any]:
     if path.startswith("/api"):
         if not content_type.startswith(b"application/pdf"):
             extra[b"content-security-policy"] = API_CSP.encode()
-    elif path == "/" or path.startswith("/static"):
+    elif path == "/docs":
+        extra[b"content-security-policy"] = DOCS_CSP.encode()
+    elif path == "/" or path.startswith("/static/"):
         extra[b"content-security-policy"] = PAGE_CSP.encode()
     return headers + [(k, v) for k, v in extra.items() if k not in present]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from voc.api.deps import ServicesDep
 from voc.api.params import IsoWeek
 from voc.api.services import Services
 from voc.knowledge import load_service_matrix, load_taxonomy
 from voc.periods import parse_week
-from voc.reviews import Corrected, Correction, QueueItem, ReviewDesk, ReviewError
+from voc.reviews import Corrected, Correction, QueuePage, ReviewDesk, ReviewError
 from voc.run_outputs import latest_run_dir, load_run
 
 router = APIRouter(prefix="/api/reviews", tags=["reviews"])
@@ -21,11 +23,9 @@ class CorrectionRequest(Correction):
     note: str = Field(default="", max_length=1000)
 
 
-class Queue(BaseModel):
+class Queue(QueuePage):
     week: str
     run_id: str
-    pending: int
-    items: list[QueueItem]
 
 
 def _desk(services: Services) -> ReviewDesk:
@@ -35,15 +35,20 @@ def _desk(services: Services) -> ReviewDesk:
 
 
 @router.get("")
-def queue(week: IsoWeek, services: ServicesDep, include: list[str] = Query(default=[])) -> Queue:
-    """The week's voices that need review, uncorrected first; `include` adds any voice ids."""
+def queue(week: IsoWeek, services: ServicesDep, include: Annotated[list[str] | None, Query()] = None,
+          limit: Annotated[int, Query(ge=1, le=200)] = 50,
+          after: Annotated[str | None, Query(max_length=400)] = None) -> Queue:
+    """A page of the week's voices that need review: uncorrected first, the least certain owner first.
+    Pass a page's `next_cursor` as `after` for the next one; `include` adds any voice ids."""
     label = parse_week(week).label
     run_dir = latest_run_dir(services.settings.runs_dir, label, None)
     if run_dir is None:
         raise HTTPException(409, f"{label} has no finished run yet")
-    items = _desk(services).queue(load_run(run_dir)["voices"], include)
-    items.sort(key=lambda i: (i.corrected is not None, i.labels["owner_confidence"], i.voice_id))
-    return Queue(week=label, run_id=run_dir.name, pending=sum(i.corrected is None for i in items), items=items)
+    try:
+        page = _desk(services).page(load_run(run_dir)["voices"], include or (), limit, after)
+    except ReviewError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return Queue(week=label, run_id=run_dir.name, **dict(page))
 
 
 @router.post("/{voice_id}", status_code=201)

@@ -12,12 +12,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure as Canvas
+from matplotlib.patches import Rectangle
 
 from voc.report.data import DimensionShare, FunnelStep, Problem
 from voc.report.fonts import matplotlib_family
 
 PRIORITY_COLOURS = {"P1": "#c0392b", "P2": "#e67e22", "P3": "#f1c40f", "P4": "#95a5a6"}
 CURRENT, PREVIOUS = "#1f5fa8", "#a9c4e4"
+NAMED = ("P1", "P2")  # the matrix chart names these problems; the others are counted
 
 
 def _png(draw: Callable[[Axes], None], size: tuple[float, float]) -> bytes:
@@ -59,25 +61,40 @@ def dimension_chart(shares: list[DimensionShare]) -> bytes:
 
 
 def matrix_chart(problems: list[Problem]) -> bytes:
-    """Severity × impact: each problem at its cell, coloured by priority, labelled by cluster id."""
+    """Severity × impact as a 5 × 5 grid: each cell shaded by the priority of its problems and showing
+    how many there are; only the P1–P2 problems are named (up to six per cell, then "等 N 个"). With
+    fifty problems or more, dots and labels per problem overlap; counts per cell stay readable."""
+    cells: dict[tuple[int, int], list[Problem]] = {}
+    for p in problems:
+        cells.setdefault((p.impact, p.severity), []).append(p)
+
     def draw(ax: Axes) -> None:
-        for i in range(1, 6):
-            ax.axhline(i + 0.5, color="#dddddd", lw=0.8)
-            ax.axvline(i + 0.5, color="#dddddd", lw=0.8)
-        placed: dict[tuple[int, int], int] = {}
-        for p in problems:
-            slot = placed.get((p.impact, p.severity), 0)
-            placed[(p.impact, p.severity)] = slot + 1
-            dx, dy = (slot % 3 - 1) * 0.25, (slot // 3) * 0.22 - 0.2
-            ax.scatter(p.impact + dx, p.severity + dy, s=60 + 4 * min(p.current_count, 100),
-                       color=PRIORITY_COLOURS[p.priority], alpha=0.8, edgecolors="black", linewidths=0.5)
-            ax.annotate(p.cluster_id, (p.impact + dx, p.severity + dy), fontsize=7, ha="center", va="center")
+        for (impact, severity), members in cells.items():
+            top = min(p.priority for p in members)
+            ax.add_patch(Rectangle((impact - 0.5, severity - 0.5), 1, 1, color=PRIORITY_COLOURS[top],
+                                   alpha=0.35 if top in NAMED else 0.2, linewidth=0))
+            named = [p.cluster_id for p in sorted((p for p in members if p.priority in NAMED),
+                                                  key=lambda p: (p.priority, -p.current_count))]
+            ax.text(impact, severity + (0.2 if named else 0), f"{len(members)} 个", ha="center", va="center",
+                    fontsize=13, color="#222222")
+            if named:  # three ids a line, two lines at most
+                lines = [" ".join(named[i:i + 3]) for i in range(0, min(len(named), 6), 3)]
+                if len(named) > 6:
+                    lines[-1] += f" 等{len(named)}个"
+                ax.text(impact, severity - 0.08, "\n".join(lines), ha="center", va="top", fontsize=7.5,
+                        color="#333333", linespacing=1.2)
+        for i in range(0, 6):
+            ax.axhline(i + 0.5, color="#bbbbbb", lw=0.8)
+            ax.axvline(i + 0.5, color="#bbbbbb", lw=0.8)
         for priority, colour in PRIORITY_COLOURS.items():
-            ax.scatter([], [], color=colour, label=priority)
+            ax.add_patch(Rectangle((0, 0), 0, 0, color=colour, alpha=0.6, label=priority))
         ax.set_xlim(0.5, 5.5)
         ax.set_ylim(0.5, 5.5)
+        ax.set_xticks(range(1, 6))
+        ax.set_yticks(range(1, 6))
+        ax.tick_params(length=0)
         ax.set_xlabel("影响度（声量、增长、漏斗层级、客户数）")
-        ax.set_ylabel("严重度（情绪、资金受阻、监管/媒体威胁、弱势客群）")
-        ax.set_title("问题优先级矩阵（严重度 × 影响度）")
-        ax.legend(loc="lower right", fontsize=8)
-    return _png(draw, (7, 5.2))
+        ax.set_ylabel("严重度\n（情绪、资金受阻、监管/媒体威胁、弱势客群）")
+        ax.set_title(f"问题优先级矩阵（严重度 × 影响度）：共 {len(problems)} 个问题，标出 P1–P2 编号", fontsize=10)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+    return _png(draw, (7.4, 5.4))

@@ -16,8 +16,9 @@ from voc.report.fonts import FAMILY, subset_font_data_uri
 FORMATS = ("html", "md", "pdf")
 
 
-_URL_SCHEME_RE = re.compile(r"(?i)\b(https?|ftp|file|javascript|data)\s*:\s*(//)?")
-_MD_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "[": "\\[", "]": "\\]",
+_URL_SCHEME_RE = re.compile(r"(?i)\b(https?|ftps?|file|javascript|vbscript|data|mailto|tel|sms)\s*:\s*(//)?")
+_WWW_RE = re.compile(r"(?i)\b(www)\.")
+_MD_ESCAPES = str.maketrans({"\\": "\\\\", "&": "&amp;", "<": "&lt;", ">": "&gt;", "[": "\\[", "]": "\\]",
                              "|": "／", "\n": " ", "\r": " ", "`": "'"})
 
 
@@ -26,8 +27,10 @@ def markdown_text(value: Any) -> Any:
     line breaks, and no bare URL that a mail or IM client would turn into a link and fetch."""
     if not isinstance(value, str):
         return value
+    # The backslash is escaped too: `\[` would otherwise become a literal backslash and a live `[`.
     inert = value.translate(_MD_ESCAPES)
-    return _URL_SCHEME_RE.sub(lambda m: f"{m.group(1)}\\:{'//' if m.group(2) else ''}", inert)
+    inert = _URL_SCHEME_RE.sub(lambda m: f"{m.group(1)}\\:{'//' if m.group(2) else ''}", inert)
+    return _WWW_RE.sub(r"\1\\.", inert)
 
 
 def _environment(markdown: bool = False) -> Environment:

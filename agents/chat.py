@@ -109,7 +109,8 @@ def _argument_words(key: str, value: Any) -> str:
     if key == "rising_only":
         return "仅显著上升"
     if key in ("limit", "top_k"):
-        return f"前 {value} 条"
+        # A page size of a whole list (list_proposals, list_problems) is no choice of the analyst's.
+        return f"前 {value} 条" if isinstance(value, int) and value < 100 else ""
     if isinstance(value, str):
         return value  # ids, owner, business, segment, channel, status, priority: already the analyst's words
     return f"{key}={value}"
@@ -207,7 +208,7 @@ async def answer_rising(toolbox: Toolbox, slots: Slots, latest: str | None) -> A
     if week is None:
         return Answer("还没有任何客户声音数据。", [], [])
     problems = await traced(toolbox, "proposals", "list_problems", week=week, rising_only=True,
-                            owner_department=slots.owner)
+                            owner_department=slots.owner, limit=500)
     if problems["run_id"] is None:
         return Answer(f"{week} 还没有周度运行结果，无法判断问题是否上升。请先运行 `voc run --week {week}`。", [], [])
     if not problems["items"]:
@@ -231,7 +232,7 @@ async def answer_rising(toolbox: Toolbox, slots: Slots, latest: str | None) -> A
 
 
 async def answer_owner_proposals(toolbox: Toolbox, slots: Slots, latest: str | None) -> Answer:
-    listed = await traced(toolbox, "proposals", "list_proposals", owner_department=slots.owner)
+    listed = await traced(toolbox, "proposals", "list_proposals", owner_department=slots.owner, limit=500)
     pending = [p for p in listed["items"] if p["status"] in PENDING]
     pending.sort(key=lambda p: (not p["overdue"], p["due_date"], p["proposal_id"]))
     who = slots.owner or "各部门"
@@ -296,7 +297,7 @@ def _growth(now: int, before: int) -> str:
 
 
 async def answer_effect(toolbox: Toolbox, slots: Slots, latest: str | None) -> Answer:
-    listed = await traced(toolbox, "proposals", "list_proposals")
+    listed = await traced(toolbox, "proposals", "list_proposals", limit=500)
     words = slots.problem or ([slots.business.value] if slots.business else [])
     matches = [p for p in listed["items"] if words and all(w in p["problem"] + p["tag"] for w in words)] or \
               [p for p in listed["items"] if any(w in p["problem"] + p["tag"] for w in words)]

@@ -14,7 +14,6 @@ One paging vocabulary: `limit` (how many), `offset` (how many to skip) and `curs
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import sys
@@ -33,6 +32,7 @@ from pydantic import AliasChoices, ConfigDict, Field, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from voc import __version__
+from voc.auth import bearer_matches
 from voc.config import Settings
 from voc.knowledge import KnowledgeError
 from voc.lifecycle import LifecycleError
@@ -196,17 +196,15 @@ class BearerAuth:
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.token = token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            given = dict(scope.get("headers", [])).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
-                await send({"type": "http.response.start", "status": 401,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"www-authenticate", b"Bearer")]})
-                await send({"type": "http.response.body", "body": b'{"error":"missing or wrong bearer token"}'})
-                return
+        authorization = dict(scope.get("headers", [])).get(b"authorization")
+        if scope["type"] == "http" and not bearer_matches(authorization, self.token):
+            await send({"type": "http.response.start", "status": 401,
+                        "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+            await send({"type": "http.response.body", "body": b'{"error":"missing or wrong bearer token"}'})
+            return
         await self.app(scope, receive, send)
 
 

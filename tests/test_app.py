@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from pathlib import Path
@@ -326,25 +327,24 @@ def test_the_review_queue_pages_through_every_needs_review_voice(client: TestCli
 # ------------------------------------------------------------------ the dashboard's matrix chart stays readable
 
 
-def test_the_matrix_chart_labels_never_overlap_with_many_problems(monkeypatch: pytest.MonkeyPatch) -> None:
-    import random
-
+def test_the_matrix_chart_stays_readable_with_many_problems(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A demo week's 61 problems, most of them in a few cells: every text stays inside its own cell of the
+    severity × impact grid and overlaps no other (they used to spill over cell borders and crowd)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from voc.report import charts
     from voc.report.data import Problem
 
-    rng = random.Random(7)
-    problems = []
-    for n in range(59):  # a demo week: 59 problems, most of them in a few cells
-        severity, impact = rng.choice([(2, 2), (2, 3), (3, 2), (3, 3), (4, 3), (3, 4), (4, 4), (5, 4), (2, 1)])
-        band = sum(2 if v >= 4 else 1 if v == 3 else 0 for v in (severity, impact))
-        problems.append(Problem(
-            cluster_id=f"C{n:03d}", label=f"问题{n}", keywords=[], owner_department="信息科技部", dimension="机",
-            tag="t", severity=severity, impact=impact, priority={4: "P1", 3: "P2", 2: "P3"}.get(band, "P4"),
-            current_count=rng.randint(5, 120), previous_count=3, rising=False, growth_z=0.0, channels=[],
-            segments=[], quotes=[]))
+    cells = {(1, 2, "P4"): 13, (1, 4, "P3"): 10, (1, 3, "P4"): 9, (2, 3, "P4"): 5, (4, 3, "P2"): 4, (3, 3, "P3"): 4,
+             (2, 4, "P3"): 4, (5, 3, "P2"): 3, (3, 5, "P2"): 2, (3, 4, "P2"): 2, (2, 2, "P4"): 2, (4, 4, "P1"): 1,
+             (1, 5, "P3"): 1, (2, 5, "P3"): 1}  # (impact, severity, priority): problems, as in the demo's last week
+    placed = [cell for cell, count in cells.items() for _ in range(count)]
+    problems = [Problem(cluster_id=f"C{n:03d}", label="问题", keywords=[], owner_department="信息科技部",
+                        dimension="机", tag="t", severity=severity, impact=impact, priority=priority,
+                        current_count=10 + n, previous_count=3, rising=False, growth_z=0.0, channels=[], segments=[],
+                        quotes=[])
+                for n, (impact, severity, priority) in enumerate(placed, start=1)]
     drawn: list[Figure] = []
     save = Figure.savefig
 
@@ -361,6 +361,11 @@ def test_the_matrix_chart_labels_never_overlap_with_many_problems(monkeypatch: p
     overlapping = [(texts[i].get_text(), texts[j].get_text()) for i in range(len(boxes))
                    for j in range(i + 1, len(boxes)) if boxes[i].overlaps(boxes[j])]
     assert not overlapping, overlapping[:5]
+    to_data = figure.axes[0].transData.inverted()
+    for text, box in zip(texts, boxes, strict=True):
+        (x0, y0), (x1, y1) = to_data.transform([(box.x0, box.y0), (box.x1, box.y1)])
+        cell = (math.floor(x0 + 0.5), math.floor(y0 + 0.5))
+        assert cell == (math.floor(x1 + 0.5), math.floor(y1 + 0.5)), text.get_text()  # inside one cell
     shown = "\n".join(t.get_text() for t in texts)
     top = [p for p in problems if p.priority in ("P1", "P2")]
     per_cell = {(p.impact, p.severity) for p in top}

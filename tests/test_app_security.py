@@ -341,6 +341,8 @@ def test_the_page_font_is_served_by_the_app(app: FastAPI, local: TestClient) -> 
 
     from fontTools.ttLib import TTFont
 
+    from voc.report.fonts import web_font_slices
+
     faces = local.get("/static/fonts/voc-cjk.css")
     assert faces.status_code == 200 and faces.headers["content-type"].startswith("text/css")
     rules = re.findall(r"@font-face \{([^}]*)\}", faces.text)
@@ -353,9 +355,20 @@ def test_the_page_font_is_served_by_the_app(app: FastAPI, local: TestClient) -> 
     assert core.status_code == 200 and core.headers["content-type"] == "font/woff" and core.content[:4] == b"wOFF"
     assert "max-age" in core.headers["cache-control"] and core.headers["etag"]
     cmap = TTFont(io.BytesIO(core.content)).getBestCmap()
-    page = "".join((REPO_ROOT / "voc" / "web" / name).read_text(encoding="utf-8") for name in ("index.html", "app.js"))
-    chinese = {ch for ch in page if "\u4e00" <= ch <= "\u9fff"}
-    assert chinese and all(ord(ch) in cmap for ch in chinese)  # the page's own words are in the first slice
+    page = "".join((REPO_ROOT / "voc" / "web" / name).read_text(encoding="utf-8")
+                   for name in ("index.html", "app.js", "style.css"))
+    in_font = {point for points in web_font_slices().values() for point in points}
+    drawn = {ord(ch) for ch in page if ord(ch) > 0x7E and ord(ch) in in_font}
+    assert any(0x4E00 <= p <= 0x9FFF for p in drawn) and 0x2713 in drawn  # Chinese words and the ✓ of a done step
+    assert drawn <= set(cmap)  # the page's own words and symbols never need more than the first slice
     cached = list((app.state.services.settings.resolved_data_dir / "fonts").glob("voc-cjk-core-*.woff"))
     assert len(cached) == 1 and cached[0].read_bytes() == core.content  # cut once, kept in the data directory
     assert local.get("/static/fonts/voc-cjk-bold.woff").status_code in (404, 422)
+
+
+def test_the_bearer_scheme_is_case_insensitive_and_the_token_exact() -> None:
+    from voc.auth import bearer_matches
+
+    assert bearer_matches(b"Bearer s3cret", "s3cret") and bearer_matches("bearer  s3cret ", "s3cret")
+    assert not bearer_matches(b"Bearer s3cre", "s3cret") and not bearer_matches(b"Basic s3cret", "s3cret")
+    assert not bearer_matches(None, "s3cret") and not bearer_matches(b"s3cret", "s3cret")

@@ -40,11 +40,12 @@ BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 TIMEOUT_MS = 60_000
 # Questions that name no product or scene: the engine cannot tell the owner, so they wait for review and
 # the queue has more than one page of ten.
-VAGUE = [{"id": f"vague-{n}", "created_at": f"2026-11-{17 + n % 5}T1{n % 10}:00:00", "channel": "在线客服",
+VAGUE = [{"id": f"vague-{n}", "created_at": f"2026-11-{17 + n % 5}T{10 + n % 10}:00:00", "channel": "在线客服",
           "customer_id": f"vague{n}", "text": text} for n, text in enumerate((
               "你好，我想问一下之前那个事情现在怎么样了", "请问这个要怎么弄", "上次说的还没有人联系我",
               "麻烦帮我看一下是什么情况", "我想咨询一下相关的规定", "怎么还没处理好", "能不能快一点",
-              "这个问题到底谁负责", "我昨天问过一次了，还是不清楚"))]
+              "这个问题到底谁负责", "我昨天问过一次了，还是不清楚", "在吗", "有人吗", "喂，你好", "怎么回事啊",
+              "说好的回电呢", "还要等多久", "我不太明白", "你们能不能给个说法"))]
 TOKEN = "e2e-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 # Every Content-Security-Policy violation on a page, reported by the browser itself.

@@ -120,7 +120,7 @@ def ingest(
 
 
 def _print_ingest_reports(reports: list[Any]) -> None:
-    table = Table("文件", "行数", "入库", "重复", "（其中关联）", "（其中已存在）", "拒收", "拒收明细文件",
+    table = Table("文件", "行数", "入库", "重复", "其中关联", "其中已存", "拒收", "拒收明细",
                   title="导入结果")
     for r in reports:
         table.add_row(Path(r.path).name, str(r.rows), str(r.stored), str(r.duplicate), str(r.linked),

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import json
 from collections.abc import Iterable
@@ -16,6 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from voc.auth import bearer_matches
 
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; font-src 'self'; img-src 'self' blob:; "
             "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -119,15 +120,14 @@ class AccessGuard:
 
     def __init__(self, app: ASGIApp, token: str | None) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode() if token else None
+        self.token = token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not is_public(route_path(scope)):
-            if self.expected is None and not _local(scope):
+            if self.token is None and not _local(scope):
                 await reply_error(send, 403, NO_TOKEN_OFF_LOOPBACK)
                 return
-            given = (header(scope, b"authorization") or "").encode("latin-1")
-            if self.expected is not None and not hmac.compare_digest(given, self.expected):
+            if self.token is not None and not bearer_matches(header(scope, b"authorization"), self.token):
                 await reply_error(send, 401, "missing or wrong bearer token", [(b"www-authenticate", b"Bearer")])
                 return
         await self.app(scope, receive, send)

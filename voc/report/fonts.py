@@ -55,7 +55,7 @@ def subset_font_data_uri(text: str) -> str:
 
 WEB_FAMILY = "VocCJK"
 WEB_SLICES = ("core", "common", "rare")
-WEB_FONT_VERSION = 1  # bump when the slicing changes: cached files get new names
+WEB_FONT_VERSION = 2  # bump when the slicing changes: cached files get new names
 
 
 def _gb2312(first: int, last: int) -> set[int]:
@@ -80,9 +80,11 @@ def web_font_slices() -> dict[str, tuple[int, ...]]:
     from fontTools.ttLib import TTFont
 
     cmap = {c for c in TTFont(str(cjk_font_path()), lazy=True).getBestCmap() if c >= 0x20}
-    latin = [range(0x20, 0x7F), range(0xA0, 0x100), range(0x2000, 0x2070), range(0x3000, 0x3040),
-             range(0xFF00, 0xFFF0)]
-    core = ({c for block in latin for c in block} | _gb2312(0xA1, 0xA9) | _gb2312(0xB0, 0xD7)) & cmap
+    # Latin, punctuation, arrows, maths, ①, box drawing, shapes, symbols and dingbats (✓), CJK punctuation,
+    # full-width forms: small blocks the page and everyday text use.
+    blocks = [range(0x20, 0x7F), range(0xA0, 0x100), range(0x2000, 0x2070), range(0x2190, 0x2300),
+              range(0x2460, 0x2500), range(0x2500, 0x2800), range(0x3000, 0x3040), range(0xFF00, 0xFFF0)]
+    core = ({c for block in blocks for c in block} | _gb2312(0xA1, 0xA9) | _gb2312(0xB0, 0xD7)) & cmap
     common = (_gb2312(0xD8, 0xF7) & cmap) - core
     rare = cmap - core - common
     return {"core": tuple(sorted(core)), "common": tuple(sorted(common)), "rare": tuple(sorted(rare))}

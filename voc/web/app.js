@@ -2,7 +2,10 @@
 // Plain browser JavaScript, no external assets, so it works offline.
 "use strict";
 
-const state = { session: null, week: null, departments: [], taxonomy: null, review: { cursors: [null], index: 0, next: null } };
+const state = {
+  session: null, week: null, departments: [], taxonomy: null,
+  review: { cursors: [null], index: 0, next: null }, queueTicket: 0,
+};
 const TOKEN_KEY = "voc-api-token"; // sessionStorage: gone when the tab closes
 const ACTOR_KEY = "voc-actor"; // the analyst's name, recorded with every correction and status change
 const $ = (selector) => document.querySelector(selector);
@@ -270,7 +273,9 @@ async function loadQueue() {
   const size = Number($("#review-size").value);
   const params = new URLSearchParams({ week: state.week, limit: String(size) });
   if (review.cursors[review.index]) params.set("after", review.cursors[review.index]);
+  const ticket = ++state.queueTicket;
   const queue = await api(`/api/reviews?${params}`);
+  if (ticket !== state.queueTicket || review !== state.review) return; // a newer page was asked for meanwhile
   review.next = queue.next_cursor;
   review.pending = queue.pending;
   $("#review-summary").textContent = `${queue.week}：待复核 ${queue.pending} 条，复核队列共 ${queue.total} 条（运行 ${queue.run_id}）`;
@@ -291,7 +296,7 @@ function currentLabels(item) {
 function labelsText(item) {
   const c = currentLabels(item);
   if (item.corrected) return `已复核（${c.actor}）：${c.owner_department} · ${c.dimension} · ${c.tag} · ${c.sentiment}`;
-  return `${c.owner_department}（置信度 ${c.owner_confidence}）· ${c.dimension} · ${c.tag} · ${c.sentiment}`;
+  return `${c.owner_department}（置信度 ${Number(c.owner_confidence).toFixed(2)}）· ${c.dimension} · ${c.tag} · ${c.sentiment}`;
 }
 
 function fill(select, values, current, text = (v) => v) {

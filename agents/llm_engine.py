@@ -27,6 +27,7 @@ from agents.schemas import Cluster, OwnerScore, Proposal, Sentiment, VoiceAttrib
 from voc.config import REPO_ROOT, Settings
 from voc.kb_models import DIMENSIONS, Dimension
 from voc.pii import mask_text
+from voc.registration import has_markup
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -446,7 +447,7 @@ def _proposal(content: str | None, frame: Proposal, facts: list[str]) -> Proposa
     invented = ungrounded_numbers(prose, facts)
     if invented:
         raise _Invalid(f"prose contains numbers that are not facts: {sorted(invented)}")
-    if any(re.search(r"<\s*[A-Za-z/!?]|\[/?link|javascript\s*:", text, re.IGNORECASE) for text in prose):
+    if any(has_markup(text) for text in prose):
         raise _Invalid("prose contains markup or links")  # what a voice in the prompt may try to plant
     chosen = frame.cited_case_ids if answer.cited_case_ids is None else answer.cited_case_ids
     update = {"problem": mask_text(answer.problem.strip()), "root_cause": mask_text(answer.root_cause.strip()),

@@ -226,13 +226,11 @@ class Ingestor:
         batch.clear()
 
     def _write_one(self, pending: _Pending, path: Path, report: FileReport, rejects: _Rejects) -> None:
-        before = (report.stored, report.duplicate, report.linked, report.already_stored, report.rejected)
         try:
-            self._write_batch([pending], path, report, rejects)
+            self._write_batch([pending], path, report, rejects)  # counts only once committed
         except (OperationalError, InterfaceError):
             raise
         except SQLAlchemyError as exc:
-            report.stored, report.duplicate, report.linked, report.already_stored, report.rejected = before
             cause = type(getattr(exc, "orig", None) or exc).__name__
             self._reject(report, rejects, pending.number, f"数据库拒绝写入该行（{cause}）", pending.raw)
 

@@ -22,8 +22,13 @@ _TEXT = 2000
 _RICH_RE = re.compile(r"\[/?(link|bold|red|on |#)", re.IGNORECASE)
 
 
+def has_markup(text: str) -> bool:
+    """HTML, a script URL or terminal link markup: nothing the product's own prose contains."""
+    return bool(_MARKUP_RE.search(text) or _RICH_RE.search(text))
+
+
 def _plain(value: str) -> str:
-    if _MARKUP_RE.search(value):
+    if has_markup(value):
         raise ValueError("含有 HTML 标记或脚本，已拒绝")
     return value
 
@@ -103,7 +108,7 @@ def check_registration(run_id: str, week: str, proposals: list[dict[str, Any]], 
             where = "、".join(".".join(str(p) for p in e["loc"]) + f"（{e['msg']}）" for e in exc.errors()[:3])
             raise LifecycleError(f"第 {index} 条建议不符合输出约定：{where}") from None
         for where, text in _strings(raw):
-            if _MARKUP_RE.search(text) or _RICH_RE.search(text):
+            if has_markup(text):
                 raise LifecycleError(f"第 {index} 条建议的 {where} 含有标记或链接，已拒绝")
         if proposal.owner_department not in owners:
             raise LifecycleError(f"第 {index} 条建议的责任部门“{proposal.owner_department}”不在服务矩阵中")

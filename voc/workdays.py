@@ -12,12 +12,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cache
 from pathlib import Path
 
 import chinese_calendar
 import yaml
 
 log = logging.getLogger(__name__)
+
+
+@cache
+def _official_year(year: int) -> bool:
+    return _official_workday(date(year, 1, 1)) is not None
+
+
+_WARNED: set[int] = set()  # years already warned about: a run adds dozens of due dates
 
 
 def _official_workday(day: date) -> bool | None:
@@ -53,7 +62,7 @@ class WorkCalendar:
         """Years in [start, end] whose holidays are known neither to the package nor to the YAML."""
         own = {d.year for d in self.holidays | self.workdays}
         years = range(start.year, end.year + 1)
-        return [y for y in years if y not in own and (not self.official or _official_workday(date(y, 1, 1)) is None)]
+        return [y for y in years if y not in own and not (self.official and _official_year(y))]
 
     def add_working_days(self, start: date, days: int) -> date:
         """The date `days` working days after `start` (start itself does not count)."""
@@ -63,8 +72,9 @@ class WorkCalendar:
             current += timedelta(days=1)
             if self.is_working_day(current):
                 remaining -= 1
-        missing = self.uncovered_years(start, current)
+        missing = [y for y in self.uncovered_years(start, current) if y not in _WARNED]
         if missing:
+            _WARNED.update(missing)
             log.warning("%s 年的法定节假日尚未收录：到期日只跳过周末。请在 holidays.yaml 中补充当年安排",
                         "、".join(map(str, missing)))
         return current

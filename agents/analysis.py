@@ -23,7 +23,8 @@ from sklearn.cluster import AgglomerativeClustering, KMeans
 
 from agents.configuration import Configuration
 from agents.context import RunContext, context_of
-from agents.schemas import Cluster, Priority, VoiceAttribution, VoiceInput, VoiceTrace
+from agents.schemas import VoiceAttribution, VoiceInput, VoiceTrace
+from voc.contracts import Cluster, Priority
 from agents.state import RunState
 from voc.embeddings import EmbeddingCache
 from voc.voice_queries import poisson_z

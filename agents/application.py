@@ -17,10 +17,9 @@ from langgraph.runtime import Runtime
 
 from agents.configuration import SLA_WORKING_DAYS, TARGET_REDUCTION
 from agents.context import RunContext, context_of, llm_stats, tools_for
-from agents.schemas import Cluster, Evidence, Kpi, Proposal
+from voc.contracts import Cluster, Evidence, Kpi, Proposal
 from agents.state import RunState
 from agents.toolbox import Toolbox
-from voc.kb_models import DIMENSION_L1
 from voc.pii import mask_text
 from voc.workdays import WorkCalendar
 
@@ -67,7 +66,7 @@ def draft_proposal(cluster: Cluster, number: int, period_end: date, period_label
                    calendar: WorkCalendar, evidence_count: int, continues: tuple[str, date] | None = None) -> Proposal:
     """`continues`: the id and due date of the open proposal a recurring problem belongs to; its SLA
     clock started when the problem was first raised, so the due date does not move."""
-    dimension_name = DIMENSION_L1[cluster.dimension]
+    dimension_name = cluster.dimension.label
     owner = cluster.owner_department
     short = _measures(cases, "short_term_measures", 3) or [f"由{owner}牵头核查代表性声音并向客户回访说明"]
     long = _measures(cases, "long_term_measures", 3) or [f"将「{cluster.tag}」纳入{owner}的根因整改计划"]

@@ -19,7 +19,6 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from voc.models import Business, Segment
 from voc.periods import Period, parse_week
-from voc.storage import iso_week_of
 
 INTENTS: dict[str, dict[str, list[str] | str]] = {
     "rising": {
@@ -143,13 +142,13 @@ def resolve_period(message: str, latest_week: str | None) -> tuple[Period | None
         return None, ""
     latest = parse_week(latest_week)
     if "上上周" in message:
-        return parse_week(iso_week_of(latest.start - timedelta(weeks=2))), "上上周"
+        return latest.shifted(-2), "上上周"
     if "上周" in message and ("相比" not in message and "比上周" not in message):
-        return parse_week(iso_week_of(latest.start - timedelta(weeks=1))), "上周"
+        return latest.shifted(-1), "上周"
     recent = re.search(r"最近\s*(\d+)\s*周", message)
     if recent:
         weeks = max(1, min(int(recent.group(1)), 26))
-        return Period(start=latest.start - timedelta(weeks=weeks - 1), end=latest.end), f"最近{weeks}周"
+        return Period(start=latest.shifted(1 - weeks).start, end=latest.end), f"最近{weeks}周"
     if "上个月" in message or "上月" in message:
         first = date(latest.end.year, latest.end.month, 1)
         end = first - timedelta(days=1)

@@ -23,7 +23,8 @@ from openai.types.chat import ChatCompletionMessageParam
 from openai.types.chat.completion_create_params import ResponseFormat
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
-from agents.schemas import Cluster, OwnerScore, Proposal, Sentiment, VoiceAttribution, VoiceInput, VoiceTrace
+from agents.schemas import OwnerScore, VoiceAttribution, VoiceInput, VoiceTrace
+from voc.contracts import Cluster, Proposal, Sentiment
 from voc.config import REPO_ROOT, Settings
 from voc.kb_models import DIMENSIONS, Dimension
 from voc.pii import mask_text

@@ -1,9 +1,8 @@
 """Running the graph for a period with a checkpointer, resuming a run, and writing the outputs of
-`voc run`: voices.jsonl, clusters.json, proposals.json, run.json (names are a shared contract)."""
+`voc run` through `voc.contracts.RunOutputs` (the shared output contract)."""
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections import Counter
@@ -19,10 +18,10 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from agents.configuration import Configuration
 from agents.context import Progress, RunContext
 from agents.graph import build_graph
-from agents.schemas import VoiceResult
 from agents.state import RunState
 from agents.toolbox import open_toolbox
 from voc.config import Settings
+from voc.contracts import Dimension, Engine, RunCounts, RunOutputs, RunSummary, Sentiment, VoiceResult
 from voc.models import LOCAL_TZ
 from voc.periods import Period
 
@@ -133,65 +132,52 @@ def voice_results(state: RunState) -> list[VoiceResult]:
     results = []
     for voice in state.get("voices", []):
         owner, trace = attributions[voice["id"]], traces[voice["id"]]
-        engines = {owner["engine"], trace["engine"]}
-        engine = "fallback" if "fallback" in engines else "llm" if "llm" in engines else "offline"
         results.append(VoiceResult(
             id=voice["id"], owner_department=owner["owner_department"], owner_confidence=owner["owner_confidence"],
             dimension=trace["dimension"], tag=trace["tag"], sentiment=trace["sentiment"], intensity=trace["intensity"],
-            cluster_id=clusters.get(voice["id"]), needs_review=owner["needs_review"], engine=engine))  # type: ignore[arg-type]
+            cluster_id=clusters.get(voice["id"]), needs_review=owner["needs_review"],
+            engine=Engine.combined((owner["engine"], trace["engine"]))))
     return results
 
 
-def run_summary(state: RunState, wall_seconds: float) -> dict[str, Any]:
-    results = voice_results(state)
-    negatives = sum(r.sentiment == "负面" for r in results)
+def run_summary(state: RunState, results: list[VoiceResult], wall_seconds: float) -> RunSummary:
+    negatives = sum(r.sentiment is Sentiment.NEGATIVE for r in results)
     outliers = len(state.get("outlier_ids", []))
+    clusters = state.get("clusters", [])
     llm = dict(state.get("llm", {}))
-    llm["fallbacks"] = sum(r.engine == "fallback" for r in results) + sum(
-        p.get("engine") == "fallback" for p in state.get("proposals", []))
-    return {
-        "run_id": state["run_id"], "period": state["period"], "previous_period": state["previous_period"],
-        "engine": state["engine"],
-        "counts": {
-            "voices": len(results), "previous_voices": len(state.get("previous_voices", [])),
-            "sentiment": dict(Counter(r.sentiment for r in results)), "negative": negatives,
-            "needs_review": sum(r.needs_review for r in results), "clusters": len(state.get("clusters", [])),
-            "clustered": negatives - outliers, "outliers": outliers,
-            "priorities": dict(Counter(c["priority"] for c in state.get("clusters", []))),
-            "rising": sum(c["rising"] for c in state.get("clusters", [])),
-            "proposals": len(state.get("proposals", [])),
-            # 人机物法环 of the negative voices, this period and the previous one (for the weekly report).
-            "dimensions": _negative_dimensions(state.get("traces", [])),
-            "previous_negative": sum(t["sentiment"] == "负面" for t in state.get("previous_traces", [])),
-            "previous_dimensions": _negative_dimensions(state.get("previous_traces", [])),
-        },
-        "outlier_rate": round(outliers / negatives, 4) if negatives else 0.0,
-        "timings": {**state.get("timings", {}), "wall": round(wall_seconds, 3)},
-        "llm": llm, "tool_calls": state.get("tool_calls", {}),
-    }
+    prompts = llm.pop("prompts", {})  # the LLM engine reports its template versions with its usage
+    llm["fallbacks"] = sum(r.engine is Engine.FALLBACK for r in results) + sum(
+        p.get("engine") == Engine.FALLBACK for p in state.get("proposals", []))
+    counts = RunCounts(
+        voices=len(results), previous_voices=len(state.get("previous_voices", [])),
+        sentiment=Counter(r.sentiment for r in results), negative=negatives,
+        needs_review=sum(r.needs_review for r in results), clusters=len(clusters),
+        clustered=negatives - outliers, outliers=outliers, priorities=Counter(c["priority"] for c in clusters),
+        rising=sum(c["rising"] for c in clusters), proposals=len(state.get("proposals", [])),
+        # 人机物法环 of the negative voices, this period and the previous one (for the weekly report).
+        dimensions=_negative_dimensions(state.get("traces", [])),
+        previous_negative=sum(t["sentiment"] == Sentiment.NEGATIVE for t in state.get("previous_traces", [])),
+        previous_dimensions=_negative_dimensions(state.get("previous_traces", [])))
+    return RunSummary(
+        run_id=state["run_id"], period=state["period"], previous_period=state["previous_period"],  # type: ignore[arg-type]
+        engine=state["engine"], counts=counts, outlier_rate=round(outliers / negatives, 4) if negatives else 0.0,
+        timings={**state.get("timings", {}), "wall": round(wall_seconds, 3)}, llm=llm,
+        tool_calls=state.get("tool_calls", {}), prompts=prompts)
 
 
-def _negative_dimensions(traces: list[dict[str, Any]]) -> dict[str, int]:
-    return dict(sorted(Counter(t["dimension"] for t in traces if t["sentiment"] == "负面").items()))
+def _negative_dimensions(traces: list[dict[str, Any]]) -> dict[Dimension, int]:
+    return dict(sorted(Counter(t["dimension"] for t in traces if t["sentiment"] == Sentiment.NEGATIVE).items()))
 
 
-def write_outputs(state: RunState, out_dir: Path, wall_seconds: float) -> dict[str, Any]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with (out_dir / "voices.jsonl").open("w", encoding="utf-8") as handle:
-        for result in voice_results(state):
-            handle.write(result.model_dump_json() + "\n")
-    _write_json(out_dir / "clusters.json", state.get("clusters", []))
-    _write_json(out_dir / "proposals.json", state.get("proposals", []))
-    summary = run_summary(state, wall_seconds)
-    _write_json(out_dir / "run.json", summary)
+def write_outputs(state: RunState, out_dir: Path, wall_seconds: float) -> RunSummary:
+    results = voice_results(state)
+    summary = run_summary(state, results, wall_seconds)
+    RunOutputs(summary=summary, voices=results, clusters=state.get("clusters", []),  # type: ignore[arg-type]
+               proposals=state.get("proposals", [])).write(out_dir)
     return summary
 
 
-def _write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(value, ensure_ascii=False, indent=2), encoding="utf-8")
-
-
-async def run_and_write(settings: Settings, out_dir: Path | None = None, **kwargs: Any) -> tuple[Path, dict[str, Any]]:
+async def run_and_write(settings: Settings, out_dir: Path | None = None, **kwargs: Any) -> tuple[Path, RunSummary]:
     started = time.perf_counter()
     state = await run_graph(settings, **kwargs)
     target = out_dir or settings.runs_dir / state["run_id"]

@@ -12,7 +12,6 @@ import yaml
 from voc.ingest import parse_datetime
 from voc.models import as_local_aware
 from voc.periods import Period, parse_week
-from voc.storage import iso_week_of
 
 DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
 LABEL_FIELDS = ("issue", "owner", "owner_ok", "dimension", "dims_ok", "tag", "sentiment", "hard")
@@ -70,4 +69,4 @@ def _from_rows(name: str, rows: list[dict[str, Any]], issues: list[dict[str, Any
 def _latest_week(rows: list[dict[str, Any]]) -> Period | None:
     """For outside sets: the ISO week of the latest voice is the period evaluated."""
     dates = [as_local_aware(parse_datetime(r["created_at"])).date() for r in rows if r.get("created_at")]
-    return parse_week(iso_week_of(max(dates))) if dates else None
+    return Period.week_of(max(dates)) if dates else None

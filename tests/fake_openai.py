@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from voc.kb_models import DIMENSION_L1
+from voc.contracts import Dimension
 
 BEHAVIOURS = ("good", "fenced", "malformed", "wrong_enum", "missing_items", "partial", "status_429", "status_500",
               "status_400", "timeout", "no_usage")
@@ -231,7 +231,7 @@ def fake_llm_fixture() -> Iterator[FakeLLM]:
         stop()
 
 
-_DIMENSION_OF_L1 = {name: code for code, name in DIMENSION_L1.items()}
+_DIMENSION_OF_L1 = {d.label: d.value for d in Dimension}
 
 
 def graph_model(request: FakeRequest) -> Any:

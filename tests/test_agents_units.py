@@ -11,7 +11,7 @@ import pytest
 from agents.analysis import cluster_labels, keywords_by_cluster, priority_of, settle_small_groups
 from agents.application import draft_proposal, kpis_for
 from agents.configuration import Configuration
-from agents.schemas import Cluster
+from voc.contracts import Cluster
 from agents.sentiment import analyse
 from voc.workdays import WorkCalendar
 

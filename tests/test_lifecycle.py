@@ -11,7 +11,8 @@ from mcp.shared.memory import create_connected_server_and_client_session
 
 from mcp_servers import proposals as proposals_server
 from voc.config import Settings
-from voc.lifecycle import LifecycleError, ProposalBook, Status, week_after, week_before
+from voc.lifecycle import LifecycleError, ProposalBook, Status
+from voc.periods import shift_week
 from voc.storage import Store
 
 OWNER, TAG = "信息科技部", "系统设备>登录认证>验证码收不到"
@@ -132,7 +133,7 @@ def test_verification_needs_a_completed_proposal_and_a_baseline(book: ProposalBo
 
 def test_custom_periods_are_not_weeks_of_the_series(book: ProposalBook) -> None:
     assert book.record_volumes("r", "2026-11-01~2026-11-14", {"a|b": 1}) == 0
-    assert week_before("2026-W01") == "2025-W52" and week_after("2026-W53") == "2027-W01"
+    assert shift_week("2026-W01", -1) == "2025-W52" and shift_week("2026-W53", 1) == "2027-W01"
 
 
 async def test_proposals_server_round_trip(tmp_path: Path) -> None:

@@ -34,7 +34,8 @@ from voc.ingest_rows import (
 from voc.models import LOCAL_TZ, Voice, funnel_tier
 from voc.pii import mask_text
 from voc.pii_metadata import mask_value
-from voc.storage import Store, VoiceRow, iso_week_of
+from voc.periods import week_label
+from voc.storage import Store, VoiceRow
 
 __all__ = ["ColumnMap", "FileReport", "IngestError", "Ingestor", "RowError", "decode_bytes", "parse_datetime",
            "text_key", "to_voice"]
@@ -280,7 +281,7 @@ class Ingestor:
         local_day = voice.local_time.date()
         return {
             "id": voice.id, "created_at": voice.created_at, "local_date": local_day,
-            "iso_week": iso_week_of(local_day), "channel": voice.channel.value,
+            "iso_week": week_label(local_day), "channel": voice.channel.value,
             "funnel_tier": int(funnel_tier(voice.channel)), "source_type": voice.source_type.value,
             "customer_id": voice.customer_id, "customer_segment": voice.customer_segment.value,
             "business": voice.business.value if voice.business else None, "text": voice.text,

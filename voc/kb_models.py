@@ -7,19 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from voc.contracts import Dimension
 from voc.models import Business, Channel
-
-Dimension = Literal["人", "机", "物", "法", "环"]
-DIMENSIONS: tuple[Dimension, ...] = ("人", "机", "物", "法", "环")
-
-# L1 of every tag path names its dimension in words, so "系统设备>交易故障>转账失败" reads on its own.
-DIMENSION_L1: dict[str, str] = {
-    "人": "人员服务",
-    "机": "系统设备",
-    "物": "产品流程",
-    "法": "规则合规",
-    "环": "服务环境",
-}
 
 WILDCARD: Literal["*"] = "*"
 
@@ -70,7 +59,7 @@ class ServiceMatrix(BaseModel):
 class TagDefinition(BaseModel):
     """A taxonomy tag with its 数据词典 entry."""
 
-    path: str = Field(description="L1>L2>L3, L1 being the dimension's name (see DIMENSION_L1).")
+    path: str = Field(description="L1>L2>L3, L1 being the dimension's name (Dimension.label).")
     dimension: Dimension
     definition: str
     use_when: str

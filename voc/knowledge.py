@@ -13,7 +13,6 @@ import yaml
 
 from voc.ingest import decode_bytes
 from voc.kb_models import (
-    DIMENSION_L1,
     Case,
     ChangelogEntry,
     Department,
@@ -78,8 +77,8 @@ def check_taxonomy(taxonomy: Taxonomy) -> None:
         levels = tag.levels
         if len(levels) != 3 or not all(levels):
             raise KnowledgeError(f"tag {tag.path!r} must have exactly three levels L1>L2>L3")
-        if levels[0] != DIMENSION_L1[tag.dimension]:
-            raise KnowledgeError(f"tag {tag.path!r}: L1 must be {DIMENSION_L1[tag.dimension]!r}")
+        if levels[0] != tag.dimension.label:
+            raise KnowledgeError(f"tag {tag.path!r}: L1 must be {tag.dimension.label!r}")
 
 
 def save_taxonomy(taxonomy: Taxonomy, path: Path) -> None:

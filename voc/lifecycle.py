@@ -21,8 +21,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from voc.periods import parse_week
-from voc.storage import ProblemVolumeRow, ProposalEventRow, ProposalRow, Store, VoiceRow, iso_week_of
+from voc.periods import is_iso_week, parse_week, shift_week, week_label
+from voc.storage import ProblemVolumeRow, ProposalEventRow, ProposalRow, Store, VoiceRow
 
 SIGNIFICANCE = 0.05
 KEYWORD_MATCH = 0.5  # Jaccard overlap of cluster keywords that makes a different tag the same problem
@@ -105,21 +105,6 @@ class ProposalView(BaseModel):
     case_id: str | None = None
     proposal: dict[str, Any]
     events: list[Event] = Field(default_factory=list)
-
-
-def week_before(week: str, weeks: int = 1) -> str:
-    return iso_week_of(parse_week(week).start - timedelta(weeks=weeks))
-
-
-def week_after(week: str, weeks: int = 1) -> str:
-    return iso_week_of(parse_week(week).start + timedelta(weeks=weeks))
-
-
-def is_iso_week(label: str) -> bool:
-    try:
-        return parse_week(label).label == label
-    except ValueError:
-        return False
 
 
 def is_overdue(status: str, due: date, today: date) -> bool:
@@ -276,13 +261,13 @@ class ProposalBook:
             counts = {week: n for week, n in session.execute(
                 select(ProblemVolumeRow.week, ProblemVolumeRow.negatives).where(
                     ProblemVolumeRow.owner_department == row.owner_department, ProblemVolumeRow.tag == row.tag))}
-            completed_week = iso_week_of(row.completed_on)
+            completed_week = week_label(row.completed_on)
             before = [w for w in sorted(measured) if w < completed_week][-baseline_weeks:]
             after = [w for w in sorted(measured) if w > completed_week][:max_after_weeks]
             kpi = row.payload["kpis"][0]
         if len(after) < min_after_weeks:
             raise LifecycleError(f"{proposal_id}: 完成周{completed_week}之后只有{len(after)}周运行结果，至少需要"
-                                 f"{min_after_weeks}周（先运行 voc run --week {week_after(completed_week)}）")
+                                 f"{min_after_weeks}周（先运行 voc run --week {shift_week(completed_week, 1)}）")
         if not before:
             raise LifecycleError(f"{proposal_id}: 完成周{completed_week}之前没有任何周的运行结果，无法建立基线")
         return _effect(proposal_id, completed_week, before, after, counts, kpi)

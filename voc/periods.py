@@ -30,6 +30,17 @@ class Period(BaseModel):
         """The period of the same length just before this one."""
         return Period(start=self.start - timedelta(days=self.days), end=self.start - timedelta(days=1))
 
+    @classmethod
+    def week_of(cls, day: date) -> Period:
+        """The ISO week (Monday to Sunday) that holds this local day."""
+        monday = day - timedelta(days=day.weekday())
+        return cls(start=monday, end=monday + timedelta(days=6))
+
+    def shifted(self, weeks: int) -> Period:
+        """The same days moved by whole weeks (negative: earlier)."""
+        step = timedelta(weeks=weeks)
+        return Period(start=self.start + step, end=self.end + step)
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def label(self) -> str:
@@ -40,6 +51,23 @@ class Period(BaseModel):
 
     def __str__(self) -> str:
         return self.label
+
+
+def week_label(day: date) -> str:
+    """The ISO week label (2026-W47) of a local day."""
+    return Period.week_of(day).label
+
+
+def shift_week(week: str, weeks: int) -> str:
+    """An ISO week label moved by whole weeks (negative: earlier)."""
+    return parse_week(week).shifted(weeks).label
+
+
+def is_iso_week(label: str) -> bool:
+    try:
+        return parse_week(label).label == label
+    except ValueError:
+        return False
 
 
 def parse_week(week: str) -> Period:

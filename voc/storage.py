@@ -217,8 +217,3 @@ class Store:
         with self.session() as session:
             row = session.get(VoiceRow, voice_id)
             return row.to_voice() if row else None
-
-
-def iso_week_of(day: date) -> str:
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"

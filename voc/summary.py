@@ -9,14 +9,14 @@ from sqlalchemy import func, select
 from voc.config import Settings
 from voc.models import FUNNEL_LABELS, FunnelTier
 from voc.periods import Period, parse_week
-from voc.storage import Store, VoiceRow, iso_week_of
+from voc.storage import Store, VoiceRow
 from voc.voice_queries import Comparison, GroupBy, compare_periods
 
 
 def latest_week(store: Store) -> Period | None:
     with store.session() as session:
         last = session.scalar(select(func.max(VoiceRow.local_date)))
-    return parse_week(iso_week_of(last)) if last else None
+    return Period.week_of(last) if last else None
 
 
 def week_comparisons(store: Store, period: Period) -> dict[GroupBy, Comparison]:

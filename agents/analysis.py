@@ -14,7 +14,7 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import jieba
 import numpy as np
@@ -24,8 +24,8 @@ from sklearn.cluster import AgglomerativeClustering, KMeans
 from agents.configuration import Configuration
 from agents.context import RunContext, context_of
 from agents.schemas import VoiceAttribution, VoiceInput, VoiceTrace
-from voc.contracts import Cluster, Priority
 from agents.state import RunState
+from voc.contracts import Cluster, Priority, Sentiment, Signal
 from voc.embeddings import EmbeddingCache
 from voc.voice_queries import poisson_z
 
@@ -155,9 +155,9 @@ def severity_of(members: list[Member]) -> int:
     """Emotion intensity, blocked goals, regulator/media threats and vulnerable segments."""
     n = len(members)
     level = float(np.mean([m.trace.intensity for m in members]))
-    if sum("监管/媒体威胁" in m.trace.signals for m in members) / n >= 0.1:
+    if sum(Signal.THREAT in m.trace.signals for m in members) / n >= 0.1:
         level += 1
-    if sum("资金或业务受阻" in m.trace.signals for m in members) / n >= 0.3:
+    if sum(Signal.BLOCKED in m.trace.signals for m in members) / n >= 0.3:
         level += 1
     if sum(m.voice.segment in VULNERABLE_SEGMENTS for m in members) / n >= 0.2:
         level += 1  # KD-002: vulnerable customers raise severity by at least one
@@ -172,6 +172,9 @@ def impact_of(size: int, negatives: int, rising: bool, complaints: int, regulato
     return min(5, level)
 
 
+Label = TypeVar("Label", bound=str)
+
+
 def _band(score: int) -> int:
     """4–5 high (2), 3 middle (1), 1–2 low (0), as in KD-001 / KD-002."""
     return 2 if score >= 4 else 1 if score == 3 else 0
@@ -180,11 +183,10 @@ def _band(score: int) -> int:
 def priority_of(severity: int, impact: int) -> Priority:
     """The severity × impact matrix of KD-001: high×high P1; high×mid or mid×high P2; high×low,
     mid×mid or low×high P3; everything lower P4."""
-    levels: dict[int, Priority] = {4: "P1", 3: "P2", 2: "P3"}
-    return levels.get(_band(severity) + _band(impact), "P4")
+    return Priority.from_rank(5 - (_band(severity) + _band(impact)))
 
 
-def _majority(values: list[str]) -> str:
+def _majority(values: list[Label]) -> Label:
     return sorted(Counter(values).items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
 
 
@@ -206,7 +208,7 @@ def build_cluster(number: int, members: list[Member], keywords: list[str], previ
         cluster_id=f"C{number + 1:03d}", label=f"{tag.split('>')[-1]}：{'、'.join(keywords[:3])}",
         keywords=keywords, size=size, voice_ids=[m.voice.id for m in members],
         owner_department=_majority([m.attribution.owner_department for m in members]),
-        dimension=_majority([m.trace.dimension for m in members]),  # type: ignore[arg-type]
+        dimension=_majority([m.trace.dimension for m in members]),
         tag=tag, severity=severity, impact=impact, priority=priority_of(severity, impact), current_count=size,
         previous_count=previous_count, rising=rising,
         growth_z=round(z, 3), representative_voice_ids=representative,
@@ -214,8 +216,8 @@ def build_cluster(number: int, members: list[Member], keywords: list[str], previ
         segments=dict(Counter(m.voice.segment for m in members)),
         channels=dict(Counter(m.voice.channel for m in members)),
         mean_intensity=round(float(np.mean([m.trace.intensity for m in members])), 2),
-        threat_count=sum("监管/媒体威胁" in m.trace.signals for m in members),
-        blocked_count=sum("资金或业务受阻" in m.trace.signals for m in members))
+        threat_count=sum(Signal.THREAT in m.trace.signals for m in members),
+        blocked_count=sum(Signal.BLOCKED in m.trace.signals for m in members))
 
 
 def previous_counts(centroids: np.ndarray, previous_vectors: np.ndarray, attach_similarity: float) -> list[int]:
@@ -241,7 +243,7 @@ def negative_members(voices: list[dict[str, Any]], traces: list[dict[str, Any]],
     chosen = []
     for item in traces:
         trace = VoiceTrace.model_validate(item)
-        if trace.sentiment == "负面":
+        if trace.sentiment is Sentiment.NEGATIVE:
             owner = owners.get(trace.voice_id) or VoiceAttribution(voice_id=trace.voice_id, owner_department="",
                                                                    owner_confidence=0, needs_review=True)
             chosen.append((by_id[trace.voice_id], trace, owner))
@@ -271,7 +273,8 @@ def analyse_period(state: RunState, config: Configuration, cache: EmbeddingCache
 async def analyse(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     context = context_of(runtime)
     started = time.perf_counter()
-    negatives = sum(t["sentiment"] == "负面" for t in state.get("traces", []) + state.get("previous_traces", []))
+    traces = state.get("traces", []) + state.get("previous_traces", [])
+    negatives = sum(t["sentiment"] == Sentiment.NEGATIVE for t in traces)
     context.report("分析", 0, negatives)
     cache = EmbeddingCache(context.settings.embedding_cache_path)
     clusters, outliers = analyse_period(state, context.config, cache, lambda n: context.report("分析", n))

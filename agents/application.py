@@ -17,13 +17,12 @@ from langgraph.runtime import Runtime
 
 from agents.configuration import SLA_WORKING_DAYS, TARGET_REDUCTION
 from agents.context import RunContext, context_of, llm_stats, tools_for
-from voc.contracts import Cluster, Evidence, Kpi, Proposal
 from agents.state import RunState
 from agents.toolbox import Toolbox
+from voc.contracts import Cluster, Evidence, Kpi, Proposal, Sentiment
 from voc.pii import mask_text
 from voc.workdays import WorkCalendar
 
-PRIORITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
 _DIGITS = re.compile(r"\d")
 QUOTE_CHARS = 60
 
@@ -106,7 +105,7 @@ def problem_volumes(state: RunState) -> dict[str, int]:
     owners = {a["voice_id"]: a["owner_department"] for a in state.get("attributions", [])}
     volumes: dict[str, int] = {}
     for trace in state.get("traces", []):
-        if trace["sentiment"] == "负面":
+        if trace["sentiment"] == Sentiment.NEGATIVE:
             key = f"{owners.get(trace['voice_id'], '')}|{trace['tag']}"
             volumes[key] = volumes.get(key, 0) + 1
     return volumes
@@ -114,7 +113,7 @@ def problem_volumes(state: RunState) -> dict[str, int]:
 
 def priority_clusters(clusters: list[Cluster], priorities: tuple[str, ...], limit: int) -> list[Cluster]:
     chosen = [c for c in clusters if c.priority in priorities]
-    return sorted(chosen, key=lambda c: (PRIORITY_ORDER[c.priority], -c.size, c.cluster_id))[:limit]
+    return sorted(chosen, key=lambda c: (c.priority.rank, -c.size, c.cluster_id))[:limit]
 
 
 async def apply(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:

@@ -23,12 +23,13 @@ from typing_extensions import TypedDict
 from agents.chat_intents import Slots, Understanding, intent_name, supported_questions, understand, understood_label
 from agents.chat_llm import ChatLLM
 from agents.toolbox import Toolbox
+from voc.contracts import OPEN_STATUSES, Engine, ProblemView, ProposalStatus
+from voc.lifecycle import ProposalView
 from voc.pii import mask_text
 
 QUOTE_CHARS = 60
 MAX_ITEMS = 5  # quotes per answer
 MAX_LISTED = 10  # problems or proposals listed in one answer; the answer says when it lists fewer than it counts
-PENDING = ("待认领", "整改中", "未达标")
 
 
 class ChatState(TypedDict, total=False):
@@ -149,13 +150,13 @@ async def understand_node(state: ChatState, runtime: Runtime[ChatContext]) -> di
 
 async def answer_node(state: ChatState, runtime: Runtime[ChatContext]) -> dict[str, Any]:
     context, plain = runtime.context, state["understanding"]
-    engine, answer = "offline", None
-    if state.get("engine") == "llm" and context.llm is not None:
+    engine, answer = Engine.OFFLINE, None
+    if state.get("engine") == Engine.LLM and context.llm is not None:
         _emit({"type": "step", "name": "大模型调用工具作答", "detail": {"model": context.llm.model},
                "label": f"大模型（{context.llm.model}）调用只读工具作答"})
         conversation = [m for m in state["messages"] if m["role"] in ("user", "assistant")]
         reply = await context.llm.answer(context.toolbox, conversation, _emit)
-        engine = "llm" if reply is not None else "fallback"
+        engine = Engine.LLM if reply is not None else Engine.FALLBACK
         answer = Answer(reply.text, reply.voice_ids, reply.proposal_ids) if reply is not None else None
     if answer is None:
         answer = await offline_answer(context.toolbox, plain)
@@ -213,43 +214,44 @@ async def answer_rising(toolbox: Toolbox, slots: Slots, latest: str | None) -> A
         return Answer(f"{week} 还没有周度运行结果，无法判断问题是否上升。请先运行 `voc run --week {week}`。", [], [])
     if not problems["items"]:
         return Answer(f"{week} 没有较上周显著上升的问题（运行 {problems['run_id']}）。", [], [])
-    items = problems["items"]
+    items = [ProblemView.model_validate(item) for item in problems["items"]]
     head = f"{week} 较上周显著上升的问题共 {len(items)} 个{_listed(len(items), '个', '优先级最高')}"
     lines, voices, proposals = [head], [], []
     for number, c in enumerate(items[:MAX_LISTED], start=1):
-        channels = "、".join(k for k, _ in sorted(c["channels"].items(), key=lambda kv: -kv[1])[:2])
-        segments = "、".join(k for k, _ in sorted(c["segments"].items(), key=lambda kv: -kv[1])[:2])
-        quote = await _quote(toolbox, c["representative_voice_ids"][0])
-        voices.append(c["representative_voice_ids"][0])
-        cited = f"，对应建议 {c['proposal_id']}" if c.get("proposal_id") else ""
-        proposals += [c["proposal_id"]] if c.get("proposal_id") else []
-        lines.append(f"{number}. {c['label']}（{c['priority']}，{c['owner_department']}）："
-                     f"本周 {c['current_count']} 条，上周 {c['previous_count']} 条（z={c['growth_z']:.1f}）。"
-                     f"为什么：根因维度「{c['dimension']}」、"
-                     f"标签「{c['tag']}」，集中在{channels}渠道、{segments}客群，关键词{'、'.join(c['keywords'][:4])}"
+        channels = "、".join(k for k, _ in sorted(c.channels.items(), key=lambda kv: -kv[1])[:2])
+        segments = "、".join(k for k, _ in sorted(c.segments.items(), key=lambda kv: -kv[1])[:2])
+        quote = await _quote(toolbox, c.representative_voice_ids[0])
+        voices.append(c.representative_voice_ids[0])
+        cited = f"，对应建议 {c.proposal_id}" if c.proposal_id else ""
+        proposals += [c.proposal_id] if c.proposal_id else []
+        lines.append(f"{number}. {c.label}（{c.priority}，{c.owner_department}）："
+                     f"本周 {c.current_count} 条，上周 {c.previous_count} 条（z={c.growth_z:.1f}）。"
+                     f"为什么：根因维度「{c.dimension}」、"
+                     f"标签「{c.tag}」，集中在{channels}渠道、{segments}客群，关键词{'、'.join(c.keywords[:4])}"
                      f"{cited}。客户原话：{quote}")
     return Answer("\n".join(lines), voices, proposals)
 
 
 async def answer_owner_proposals(toolbox: Toolbox, slots: Slots, latest: str | None) -> Answer:
     listed = await traced(toolbox, "proposals", "list_proposals", owner_department=slots.owner, limit=500)
-    pending = [p for p in listed["items"] if p["status"] in PENDING]
-    pending.sort(key=lambda p: (not p["overdue"], p["due_date"], p["proposal_id"]))
+    views = [ProposalView.model_validate(item) for item in listed["items"]]
+    pending = [p for p in views if p.status in OPEN_STATUSES]
+    pending.sort(key=lambda p: (not p.overdue, p.due_date, p.proposal_id))
     who = slots.owner or "各部门"
     if not pending:
         return Answer(f"{who}目前没有待处理的整改建议。", [], [])
-    overdue = sum(p["overdue"] for p in pending)
+    overdue = sum(p.overdue for p in pending)
     shown = pending[:MAX_LISTED]
     lines = [f"{who}待处理的整改建议共 {len(pending)} 条（其中逾期 {overdue} 条）"
              f"{_listed(len(pending), '条', '最紧迫')}"]
     voices = []
     for p in shown:
-        late = "，已逾期" if p["overdue"] else ""
-        evidence = p["proposal"]["evidence_voice_ids"][:2]
+        late = "，已逾期" if p.overdue else ""
+        evidence = p.proposal.evidence_voice_ids[:2]
         voices += evidence
-        lines.append(f"- {p['proposal_id']}（{p['priority']}，{p['status']}，到期 {p['due_date']}{late}，"
-                     f"{p['owner_department']}）：{p['problem']} 证据：{'、'.join(evidence)}")
-    return Answer("\n".join(lines), voices, [p["proposal_id"] for p in shown])
+        lines.append(f"- {p.proposal_id}（{p.priority}，{p.status}，到期 {p.due_date}{late}，"
+                     f"{p.owner_department}）：{p.problem} 证据：{'、'.join(evidence)}")
+    return Answer("\n".join(lines), voices, [p.proposal_id for p in shown])
 
 
 async def answer_quotes(toolbox: Toolbox, slots: Slots, latest: str | None) -> Answer:
@@ -314,14 +316,15 @@ async def answer_effect(toolbox: Toolbox, slots: Slots, latest: str | None) -> A
 async def _effect_line(toolbox: Toolbox, proposal: dict[str, Any]) -> str:
     head = f"- {proposal['proposal_id']}（{proposal['owner_department']}，{proposal['status']}）"
     effect = proposal.get("effect")
-    if effect is None and proposal["status"] == "已完成":
+    if effect is None and proposal["status"] == ProposalStatus.DONE:
         try:
             effect = await traced(toolbox, "proposals", "evaluate_proposal", proposal_id=proposal["proposal_id"])
         except Exception as exc:  # the tool says why it cannot judge yet
-            return f"{head}：已完成，但暂时无法评估——{str(exc).split(': ', 1)[-1]}"
+            return f"{head}：{ProposalStatus.DONE}，但暂时无法评估——{str(exc).split(': ', 1)[-1]}"
     if effect is None:
         return f"{head}：尚未完成整改，还不能评估效果。"
-    verdict = "有效（显著下降且达到目标）" if effect["verdict"] == "已验证" else "未达标"
+    passed = effect["verdict"] == ProposalStatus.VERIFIED
+    verdict = "有效（显著下降且达到目标）" if passed else ProposalStatus.FAILED.value
     return (f"{head}：{verdict}。基线 {effect['baseline_mean']} 条/周 → 整改后 {effect['after_mean']} 条/周，"
             f"下降 {effect['reduction']:.0%}（目标 {effect['required_reduction']:.0%}），p={effect['p_value']:.4f}；"
             f"整改后复发 {effect['recurrences']} 条。")

@@ -8,9 +8,11 @@ question that matches nothing well enough is answered honestly as unsupported.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
+from typing import TypeVar
 
 import jieba
 import numpy as np
@@ -61,6 +63,7 @@ INTENTS: dict[str, dict[str, list[str] | str]] = {
 MIN_WITH_CUE = 0.15  # a cue word of the intent and some likeness to its examples
 MIN_WITHOUT_CUE = 0.6  # or close to one of its examples
 
+Word = TypeVar("Word")
 BUSINESS_WORDS: dict[str, Business] = {b.value: Business(b) for b in Business if b is not Business.OTHER} | {
     "APP": Business.MOBILE_BANKING, "app": Business.MOBILE_BANKING, "手机APP": Business.MOBILE_BANKING,
     "网银": Business.ONLINE_BANKING, "转账": Business.TRANSFER, "汇款": Business.TRANSFER,
@@ -168,7 +171,7 @@ def find_owner(message: str, departments: list[str]) -> str | None:
     return None
 
 
-def _first(message: str, words: dict[str, object]) -> tuple[str, object] | None:
+def _first(message: str, words: Mapping[str, Word]) -> tuple[str, Word] | None:
     hits = [(message.find(w), -len(w), w) for w in words if w in message]
     if not hits:
         return None
@@ -189,14 +192,14 @@ def understand(message: str, departments: list[str], latest_week: str | None,
     intent, score = classify(message)
     period, period_words = resolve_period(message, latest_week)
     owner = find_owner(message, departments)
-    business = _first(message, BUSINESS_WORDS)  # type: ignore[arg-type]
-    segment = _first(message, SEGMENT_WORDS)  # type: ignore[arg-type]
+    business = _first(message, BUSINESS_WORDS)
+    segment = _first(message, SEGMENT_WORDS)
     remove = [w for w in (period_words, owner or "") if w] + [hit[0] for hit in (business, segment) if hit]
     if owner:
         remove.append(owner.removesuffix("部").removesuffix("中心"))
     slots = Slots(period=period, period_words=period_words, owner=owner,
-                  business=business[1] if business else None,  # type: ignore[arg-type]
-                  segment=segment[1] if segment else None,  # type: ignore[arg-type]
+                  business=business[1] if business else None,
+                  segment=segment[1] if segment else None,
                   problem=problem_words(message, remove))
     if earlier is not None and earlier.intent is not None:
         slots = slots.merged_over(earlier.slots) if intent in (None, earlier.intent) else slots

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
 
+from voc.contracts import Engine, Priority, RunEngine
+
 # Working days to close a proposal, by priority (knowledge document KD-001).
-SLA_WORKING_DAYS = {"P1": 5, "P2": 10, "P3": 20, "P4": 40}
+SLA_WORKING_DAYS = {Priority.P1: 5, Priority.P2: 10, Priority.P3: 20, Priority.P4: 40}
 # KPI targets: reduction of the problem's weekly volume against its baseline (KD-001).
-TARGET_REDUCTION = {"P1": 0.5, "P2": 0.3, "P3": 0.2, "P4": 0.1}
+TARGET_REDUCTION = {Priority.P1: 0.5, Priority.P2: 0.3, Priority.P3: 0.2, Priority.P4: 0.1}
 
 
 class Configuration(BaseModel):
-    engine: Literal["offline", "llm"] = "offline"
+    engine: RunEngine = Engine.OFFLINE
     page_size: int = Field(default=200, ge=1, description="Voices per tickets.search_voices call.")
     batch_size: int = Field(default=250, ge=1, le=500, description="Voices per knowledge batch call.")
     cluster_distance: float = Field(default=0.06, gt=0, lt=1, description="Average-linkage cosine cut.")
     attach_similarity: float = Field(default=0.93, gt=0, le=1, description="Join a small group to a cluster.")
     min_cluster_size: int = Field(default=3, ge=2)
     coarse_group_size: int = Field(default=1500, ge=10, description="Above this, cluster in coarse groups.")
-    proposal_priorities: tuple[str, ...] = ("P1", "P2", "P3")
+    proposal_priorities: tuple[Priority, ...] = (Priority.P1, Priority.P2, Priority.P3)
     max_proposals: int = Field(default=30, ge=1)
     evidence_per_proposal: int = Field(default=5, ge=1)

@@ -24,9 +24,8 @@ from openai.types.chat.completion_create_params import ResponseFormat
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from agents.schemas import OwnerScore, VoiceAttribution, VoiceInput, VoiceTrace
-from voc.contracts import Cluster, Proposal, Sentiment
 from voc.config import REPO_ROOT, Settings
-from voc.kb_models import DIMENSIONS, Dimension
+from voc.contracts import Cluster, Dimension, Engine, Proposal, Sentiment, Signal
 from voc.pii import mask_text
 from voc.registration import has_markup
 
@@ -37,7 +36,7 @@ PROMPTS_DIR = REPO_ROOT / "prompts"
 SENTIMENTS: tuple[str, ...] = get_args(Sentiment)
 # The signals agents/sentiment.py emits: the analysis counts threats and blocked customers by these
 # exact strings, so the model may only pick from them.
-SIGNALS = ("讽刺", "监管/媒体威胁", "资金或业务受阻")
+SIGNALS = tuple(s.value for s in Signal)
 MAX_VOICE_CHARS = 1500  # a long call transcript must not blow the context of a whole batch
 MAX_LABEL_CHARS = 20
 MAX_REASON_CHARS = 200
@@ -208,7 +207,7 @@ def trace_schema(tags: Sequence[str]) -> dict[str, Any]:
     return _items_schema({"voice_id": {"type": "string"},
                           "sentiment": {"type": "string", "enum": list(SENTIMENTS)},
                           "intensity": {"type": "integer", "enum": [1, 2, 3, 4, 5]},
-                          "dimension": {"type": "string", "enum": list(DIMENSIONS)},
+                          "dimension": {"type": "string", "enum": [d.value for d in Dimension]},
                           "tag": {"type": "string", "enum": list(tags)}, "root_cause": {"type": "string"},
                           "signals": _string_list(SIGNALS), "tag_confidence": {"type": "number"}})
 
@@ -292,7 +291,7 @@ class LLMEngine:
         return VoiceAttribution(voice_id=answer.voice_id, owner_department=answer.owner_department,
                                 owner_confidence=confidence, needs_review=confidence < self.settings.review_threshold,
                                 candidates=candidates.get(answer.voice_id, []),
-                                reason=mask_text(answer.reason.strip())[:MAX_REASON_CHARS], engine="llm")
+                                reason=mask_text(answer.reason.strip())[:MAX_REASON_CHARS], engine=Engine.LLM)
 
     # -------------------------------------------------------------- 溯源
 
@@ -311,11 +310,11 @@ class LLMEngine:
             log.warning("voice %s: tag %r with dimension %r is not in the taxonomy", answer.voice_id, answer.tag,
                         answer.dimension)
             return None
-        signals = [s for s in dict.fromkeys(answer.signals) if s in SIGNALS]
+        signals = [Signal(s) for s in dict.fromkeys(answer.signals) if s in SIGNALS]
         return VoiceTrace(voice_id=answer.voice_id, sentiment=answer.sentiment, intensity=answer.intensity,
                           dimension=answer.dimension, tag=answer.tag,
                           root_cause=mask_text(answer.root_cause.strip())[:MAX_ROOT_CAUSE_CHARS], signals=signals,
-                          tag_confidence=_clip(answer.tag_confidence), engine="llm")
+                          tag_confidence=_clip(answer.tag_confidence), engine=Engine.LLM)
 
     # -------------------------------------------------------------- 分析
 

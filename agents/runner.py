@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -21,7 +21,18 @@ from agents.graph import build_graph
 from agents.state import RunState
 from agents.toolbox import open_toolbox
 from voc.config import Settings
-from voc.contracts import Dimension, Engine, RunCounts, RunOutputs, RunSummary, Sentiment, VoiceResult
+from voc.contracts import (
+    Cluster,
+    Dimension,
+    Engine,
+    PeriodRef,
+    Proposal,
+    RunCounts,
+    RunOutputs,
+    RunSummary,
+    Sentiment,
+    VoiceResult,
+)
 from voc.models import LOCAL_TZ
 from voc.periods import Period
 
@@ -66,7 +77,7 @@ def initial_state(run_id: str, period: Period, engine: str) -> RunState:
 
 
 def _llm_engine(settings: Settings, engine: str) -> Any:
-    if engine != "llm":
+    if engine != Engine.LLM:
         return None
     from agents.llm_engine import LLMEngine, LLMUnavailable
 
@@ -82,12 +93,12 @@ async def run_exists(settings: Settings, run_id: str) -> bool:
         return await saver.aget_tuple({"configurable": {"thread_id": run_id}}) is not None
 
 
-async def run_graph(settings: Settings, *, period: Period | None = None, engine: str = "offline",
+async def run_graph(settings: Settings, *, period: Period | None = None, engine: str = Engine.OFFLINE,
                     run_id: str | None = None, resume: bool = False, config: Configuration | None = None,
                     progress: Progress | None = None) -> RunState:
     """Run (or resume) the graph; the thread id is the run id, so a killed run continues where its
     last checkpoint left it."""
-    config = config or Configuration(engine=engine)  # type: ignore[arg-type]
+    config = config or Configuration.model_validate({"engine": engine})
     async with checkpointer_for(settings) as saver:
         graph = build_graph().compile(checkpointer=saver)
         if resume:
@@ -112,8 +123,8 @@ async def run_graph(settings: Settings, *, period: Period | None = None, engine:
         except BaseExceptionGroup as group:
             raise _root_cause(group) from group
         final = await graph.aget_state(thread)
-        state: RunState = dict(final.values)  # type: ignore[assignment]
-        state["tool_calls"] = dict(toolbox.calls)  # type: ignore[typeddict-unknown-key]
+        state = cast(RunState, dict(final.values))
+        state["tool_calls"] = dict(toolbox.calls)
         return state
 
 
@@ -159,10 +170,12 @@ def run_summary(state: RunState, results: list[VoiceResult], wall_seconds: float
         previous_negative=sum(t["sentiment"] == Sentiment.NEGATIVE for t in state.get("previous_traces", [])),
         previous_dimensions=_negative_dimensions(state.get("previous_traces", [])))
     return RunSummary(
-        run_id=state["run_id"], period=state["period"], previous_period=state["previous_period"],  # type: ignore[arg-type]
-        engine=state["engine"], counts=counts, outlier_rate=round(outliers / negatives, 4) if negatives else 0.0,
+        run_id=state["run_id"], period=PeriodRef.model_validate(state["period"]),
+        previous_period=PeriodRef.model_validate(state["previous_period"]),
+        engine=Engine(state["engine"]), counts=counts,
+        outlier_rate=round(outliers / negatives, 4) if negatives else 0.0,
         timings={**state.get("timings", {}), "wall": round(wall_seconds, 3)}, llm=llm,
-        tool_calls=state.get("tool_calls", {}), prompts=prompts)
+        tool_calls=dict(state.get("tool_calls", {})), prompts=prompts)
 
 
 def _negative_dimensions(traces: list[dict[str, Any]]) -> dict[Dimension, int]:
@@ -172,8 +185,9 @@ def _negative_dimensions(traces: list[dict[str, Any]]) -> dict[Dimension, int]:
 def write_outputs(state: RunState, out_dir: Path, wall_seconds: float) -> RunSummary:
     results = voice_results(state)
     summary = run_summary(state, results, wall_seconds)
-    RunOutputs(summary=summary, voices=results, clusters=state.get("clusters", []),  # type: ignore[arg-type]
-               proposals=state.get("proposals", [])).write(out_dir)
+    RunOutputs(summary=summary, voices=results,
+               clusters=[Cluster.model_validate(c) for c in state.get("clusters", [])],
+               proposals=[Proposal.model_validate(p) for p in state.get("proposals", [])]).write(out_dir)
     return summary
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from voc.contracts import Sentiment, Signal
+from voc.models import Channel
 from voc.text import simplified
 
 NEGATIVE = (
@@ -91,10 +93,10 @@ _EXCLAIM_RE = re.compile(r"[!！]{1,}|[?？]{2,}")
 
 @dataclass
 class SentimentResult:
-    sentiment: str
+    sentiment: Sentiment
     intensity: int
     score: float
-    signals: list[str] = field(default_factory=list)
+    signals: list[Signal] = field(default_factory=list)
 
 
 def _hits(text: str, words: tuple[str, ...]) -> list[tuple[int, str]]:
@@ -130,7 +132,7 @@ def _polarity(text: str) -> tuple[float, float]:
 def analyse(text: str, channel: str = "") -> SentimentResult:
     """Sentiment 负面/中性/正面 with intensity 1–5 and the signals that drove it."""
     text = simplified(text)
-    signals: list[str] = []
+    signals: list[Signal] = []
     positive, negative = _polarity(text)
     negative += sum(1.0 if len(w) > 2 else 0.7 for w in COMPLAINTS if w in text)
     described = sum(1 for pattern in PROBLEM_PATTERNS if pattern.search(text))
@@ -140,23 +142,24 @@ def analyse(text: str, channel: str = "") -> SentimentResult:
     # Praise words around a failure the customer is living through are irony, not praise.
     sarcastic = negative > 0 and (any(m in text for m in SARCASM) or quoted_praise or (positive > 0 and failures))
     if sarcastic:
-        signals.append("讽刺")
+        signals.append(Signal.SARCASM)
         negative += positive + 1
         positive = 0
     threats = [w for w in THREATS if w in text]
     if threats:
-        signals.append("监管/媒体威胁")
+        signals.append(Signal.THREAT)
         negative += 2
     if any(w in text for w in BLOCKED):
-        signals.append("资金或业务受阻")
-    if channel in ("投诉工单", "监管转送") and positive <= negative:
+        signals.append(Signal.BLOCKED)
+    if channel in (Channel.COMPLAINT, Channel.REGULATOR) and positive <= negative:
         negative += 1  # the channel itself says the customer escalated
     score = positive - negative
     if negative > positive and not (not threats and _is_question_only(text, negative)):
-        return SentimentResult("负面", _negative_intensity(text, negative, signals), score, signals)
+        return SentimentResult(Sentiment.NEGATIVE, _negative_intensity(text, negative, signals), score, signals)
     if score >= 1:
-        return SentimentResult("正面", min(5, 1 + int(positive) + len(_hits(text, INTENSIFIERS))), score, signals)
-    return SentimentResult("中性", 1, score, signals)
+        intensity = min(5, 1 + int(positive) + len(_hits(text, INTENSIFIERS)))
+        return SentimentResult(Sentiment.POSITIVE, intensity, score, signals)
+    return SentimentResult(Sentiment.NEUTRAL, 1, score, signals)
 
 
 def _is_question_only(text: str, negative: float) -> bool:
@@ -168,14 +171,14 @@ def _is_question_only(text: str, negative: float) -> bool:
             and not any(p.search(text) for p in PROBLEM_PATTERNS))
 
 
-def _negative_intensity(text: str, negative: float, signals: list[str]) -> int:
+def _negative_intensity(text: str, negative: float, signals: list[Signal]) -> int:
     level = 2
     if negative >= 3 or _hits(text, INTENSIFIERS):
         level += 1
-    if _EXCLAIM_RE.search(text) or "讽刺" in signals:
+    if _EXCLAIM_RE.search(text) or Signal.SARCASM in signals:
         level += 1
-    if "监管/媒体威胁" in signals:
+    if Signal.THREAT in signals:
         level += 1
-    if "资金或业务受阻" in signals:
+    if Signal.BLOCKED in signals:
         level += 1
     return max(2, min(5, level))

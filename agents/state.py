@@ -26,3 +26,4 @@ class RunState(TypedDict, total=False):
     proposals: list[dict[str, Any]]
     timings: Annotated[dict[str, float], merge]
     llm: Annotated[dict[str, Any], merge]
+    tool_calls: dict[str, int]  # MCP calls per tool, added after the graph finished (run.json)

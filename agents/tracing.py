@@ -23,7 +23,7 @@ def offline_trace(voice: VoiceInput, suggestions: list[dict[str, Any]]) -> Voice
     total = sum(s["score"] for s in suggestions) or 1.0
     leaf = top["tag"].split(">")[-1]
     hits = [h for h in top["keyword_hits"] if h != leaf][:2]
-    return VoiceTrace(voice_id=voice.id, sentiment=feeling.sentiment,  # type: ignore[arg-type]
+    return VoiceTrace(voice_id=voice.id, sentiment=feeling.sentiment,
                       intensity=feeling.intensity, dimension=top["dimension"], tag=top["tag"],
                       root_cause=(f"{leaf}：{'、'.join(hits)}" if hits else leaf)[:80], signals=feeling.signals,
                       tag_confidence=round(top["score"] / total, 4))

@@ -19,12 +19,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agents.runner import run_and_write
 from voc import demo
 from voc.config import Settings
+from voc.contracts import Engine
 from voc.ingest import Ingestor
 from voc.knowledge_base import KnowledgeBase
 from voc.periods import parse_week
@@ -57,16 +59,16 @@ def cached_vectors(settings: Settings) -> int:
         return int(connection.execute("SELECT count(*) FROM vectors").fetchone()[0])
 
 
-def timed_run(settings: Settings, label: str, **kwargs: object) -> dict[str, object]:
+def timed_run(settings: Settings, label: str, engine: Engine = Engine.OFFLINE) -> dict[str, Any]:
     vectors_before = cached_vectors(settings)
     started = time.perf_counter()
-    _out, summary = asyncio.run(run_and_write(settings, period=parse_week(WEEK), **kwargs))  # type: ignore[arg-type]
+    _out, summary = asyncio.run(run_and_write(settings, period=parse_week(WEEK), engine=engine))
     wall = time.perf_counter() - started
-    voices = summary["counts"]["voices"]
-    row = {"run": label, "voices": voices, "previous_voices": summary["counts"]["previous_voices"],
-           "wall_s": round(wall, 1), "voices_per_s": round(voices / wall, 1), "timings": summary["timings"],
-           "clusters": summary["counts"]["clusters"], "outlier_rate": summary["outlier_rate"],
-           "proposals": summary["counts"]["proposals"], "peak_rss_mb": peak_rss_mb(), "llm": summary["llm"],
+    counts = summary.counts
+    row = {"run": label, "voices": counts.voices, "previous_voices": counts.previous_voices,
+           "wall_s": round(wall, 1), "voices_per_s": round(counts.voices / wall, 1), "timings": summary.timings,
+           "clusters": counts.clusters, "outlier_rate": summary.outlier_rate, "proposals": counts.proposals,
+           "peak_rss_mb": peak_rss_mb(), "llm": summary.llm,
            "texts_embedded": cached_vectors(settings) - vectors_before}
     print(json.dumps(row, ensure_ascii=False), flush=True)
     return row
@@ -79,12 +81,12 @@ def llm_costs(settings: Settings) -> dict[str, object]:
     fake.responder, fake.estimate_tokens = graph_model, True
     try:
         llm_settings = settings.model_copy(update={"llm_base_url": fake.base_url, "llm_model": "scripted"})
-        row = timed_run(llm_settings, "llm (scripted server)", engine="llm")
+        row = timed_run(llm_settings, "llm (scripted server)", engine=Engine.LLM)
     finally:
         stop()
     llm = row["llm"]
-    per_thousand = 1000 / max(int(row["voices"]), 1)  # type: ignore[call-overload]
-    costs = {key: round(llm.get(key, 0) * per_thousand, 1)  # type: ignore[union-attr]
+    per_thousand = 1000 / max(int(row["voices"]), 1)
+    costs = {key: round(llm.get(key, 0) * per_thousand, 1)
              for key in ("calls", "prompt_tokens", "completion_tokens")}
     print("LLM per 1,000 voices:", json.dumps(costs), "(tokens estimated at 1.5 characters per token)", flush=True)
     return costs

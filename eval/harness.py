@@ -23,9 +23,12 @@ from eval.metrics import (
     attribution_scores,
     clustering_scores,
     issue_members,
+    keyword_hit_rate,
+    majority_cluster,
     tracing_scores,
 )
 from voc.config import Settings
+from voc.contracts import RunOutputs, RunSummary, Sentiment, VoiceResult, read_voices
 from voc.embeddings import EmbeddingCache
 from voc.ingest import Ingestor
 from voc.knowledge_base import KnowledgeBase
@@ -71,25 +74,26 @@ async def evaluate(dataset: Dataset, engine: str, out_dir: Path, base: Settings,
     run_id = f"eval-{dataset.name}-{engine}-{datetime.now(LOCAL_TZ):%Y%m%dT%H%M%S}"
     run_dir, summary = await run_and_write(settings, out_dir / "run", period=dataset.current, engine=engine,
                                            run_id=run_id)
-    predicted = {v["id"]: v for v in _jsonl(run_dir / "voices.jsonl")}
-    clusters = json.loads((run_dir / "clusters.json").read_text(encoding="utf-8"))
-    proposals = json.loads((run_dir / "proposals.json").read_text(encoding="utf-8"))
+    outputs = RunOutputs.load(run_dir)
+    predicted = {v.id: v for v in outputs.voices}
+    clusters, proposals = outputs.clusters, outputs.proposals
     gold = {i: label for i, label in dataset.labels.items() if i in predicted}
     card: dict[str, Any] = {
-        "dataset": dataset.name, "engine": engine, "period": summary["period"], "ingested": ingested,
+        "dataset": dataset.name, "engine": engine, "period": summary.period.model_dump(mode="json"),
+        "ingested": ingested,
         "coverage": _coverage(dataset, gold),
         "attribution": attribution_scores(gold, predicted), "tracing": tracing_scores(gold, predicted),
-        "analysis": {**clustering_scores(gold, predicted), "outlier_rate": summary["outlier_rate"],
+        "analysis": {**clustering_scores(gold, predicted), "outlier_rate": summary.outlier_rate,
                      "clusters": len(clusters)},
         "cost": _cost(summary),
         "baselines": _baselines(dataset),
     }
     card["baselines"]["bertopic_clustering"] = bertopic_baseline(settings, dataset, gold, predicted)
-    card["baselines"]["bertopic_clustering"]["agent_seconds"] = summary["timings"].get("analysis")
+    card["baselines"]["bertopic_clustering"]["agent_seconds"] = summary.timings.get("analysis")
     if dataset.issues:
         card["analysis"] |= analysis_scores(dataset.issues, gold, predicted, clusters)
         card["application"] = application_scores(dataset.issues, gold, predicted, clusters, proposals,
-                                                 summary["period"]["label"], lambda c: kb.get_case(c) is not None)
+                                                 summary.period.label, lambda c: kb.get_case(c) is not None)
     if review:
         card["review"] = await review_effect(settings, dataset, engine, out_dir, predicted)
     card["gate"] = check_gate(card, engine)
@@ -101,7 +105,7 @@ REVIEWER = "eval-analyst"
 
 
 async def review_effect(settings: Settings, dataset: Dataset, engine: str, out_dir: Path,
-                        before: dict[str, dict[str, Any]]) -> dict[str, Any]:
+                        before: dict[str, VoiceResult]) -> dict[str, Any]:
     """自动初筛 + 人工复核, measured: run the week before, let an analyst (the gold labels) correct
     the voices it flagged for review, then run the current week again. The current week's voices
     are never corrected, so any change there comes from the corrections as labelled examples."""
@@ -109,35 +113,31 @@ async def review_effect(settings: Settings, dataset: Dataset, engine: str, out_d
     previous = dataset.current.previous()
     last_week, _ = await run_and_write(settings, out_dir / "review-previous", period=previous, engine=engine,
                                        run_id=f"{out_dir.name}-review-previous")
-    flagged = [v for v in _jsonl(last_week / "voices.jsonl") if v["needs_review"]]
+    flagged = [v for v in read_voices(last_week) if v.needs_review]
     kb = KnowledgeBase(settings)
     desk = ReviewDesk(kb.store, kb.matrix, kb.taxonomy)
     corrected = 0
     for voice in flagged:
-        label = dataset.labels.get(voice["id"], {})
+        label = dataset.labels.get(voice.id, {})
         fields = {"owner_department": label.get("owner"), "tag": label.get("tag"),
                   "sentiment": label.get("sentiment")}
         if any(fields.values()):
-            desk.correct(voice["id"], Correction(**fields), REVIEWER, "gold label")
+            desk.correct(voice.id, Correction.model_validate(fields), REVIEWER, "gold label")
             corrected += 1
     run_dir, _ = await run_and_write(settings, out_dir / "review-current", period=dataset.current, engine=engine,
                                      run_id=f"{out_dir.name}-review-current")
-    after = {v["id"]: v for v in _jsonl(run_dir / "voices.jsonl")}
+    after = {v.id: v for v in read_voices(run_dir)}
     gold = {i: label for i, label in dataset.labels.items() if i in after}
     return {"previous_week": previous.label, "flagged": len(flagged), "corrected": corrected,
             "without": _review_scores(gold, before), "with": _review_scores(gold, after)}
 
 
-def _review_scores(gold: dict[str, dict[str, Any]], predicted: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _review_scores(gold: dict[str, dict[str, Any]], predicted: dict[str, VoiceResult]) -> dict[str, Any]:
     attribution, tracing = attribution_scores(gold, predicted), tracing_scores(gold, predicted)
     return {"owner_accuracy": attribution["owner_accuracy"], "tag_accuracy": tracing["tag"]["accuracy"],
             "dimension_accuracy": tracing["dimension"]["accuracy"],
             "sentiment_accuracy": tracing["sentiment"]["accuracy"],
             "needs_review_rate": attribution["needs_review_rate"]}
-
-
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _coverage(dataset: Dataset, gold: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -149,10 +149,10 @@ def _coverage(dataset: Dataset, gold: dict[str, dict[str, Any]]) -> dict[str, An
             "unlabelled_metrics": [k for k, v in labelled.items() if not v]}
 
 
-def _cost(summary: dict[str, Any]) -> dict[str, Any]:
-    voices = max(summary["counts"]["voices"], 1)
-    llm = summary.get("llm", {})
-    return {"wall_seconds": summary["timings"]["wall"], "timings": summary["timings"],
+def _cost(summary: RunSummary) -> dict[str, Any]:
+    voices = max(summary.counts.voices, 1)
+    llm = summary.llm
+    return {"wall_seconds": summary.timings["wall"], "timings": summary.timings,
             "llm_per_1000_voices": {k: round(llm.get(k, 0) * 1000 / voices, 1)
                                     for k in ("calls", "prompt_tokens", "completion_tokens")},
             "fallbacks": llm.get("fallbacks", 0)}
@@ -169,7 +169,7 @@ def _baselines(dataset: Dataset) -> dict[str, Any]:
 
 
 def bertopic_baseline(settings: Settings, dataset: Dataset, gold: dict[str, dict[str, Any]],
-                      predicted: dict[str, dict[str, Any]]) -> dict[str, Any]:
+                      predicted: dict[str, VoiceResult]) -> dict[str, Any]:
     """BERTopic on the same voices as the agent's clustering score, embedded the same way (enhanced
     text with the run's tags), scored with the same functions."""
     ids = issue_members(gold, predicted)
@@ -181,8 +181,8 @@ def bertopic_baseline(settings: Settings, dataset: Dataset, gold: dict[str, dict
         item = VoiceInput(id=voice.id, text=voice.text, channel=voice.channel.value,
                           business=voice.business.value if voice.business else None,
                           segment=voice.customer_segment.value, funnel_tier=int(voice.funnel_tier), created_at="")
-        trace = VoiceTrace(voice_id=voice.id, sentiment="负面", intensity=1, dimension=predicted[voice_id]["dimension"],
-                           tag=predicted[voice_id]["tag"], root_cause="")
+        trace = VoiceTrace(voice_id=voice.id, sentiment=Sentiment.NEGATIVE, intensity=1,
+                           dimension=predicted[voice_id].dimension, tag=predicted[voice_id].tag, root_cause="")
         texts.append(enhanced_text(item, trace))
     if len(texts) < 10:
         return {"skipped": "fewer than 10 problem voices"}
@@ -191,13 +191,13 @@ def bertopic_baseline(settings: Settings, dataset: Dataset, gold: dict[str, dict
     if result is None:
         return {"skipped": "BERTopic is not installed: pip install -e '.[topics]'"}
     topics, words, seconds = result
-    as_run = {i: {"cluster_id": f"T{t:03d}" if t >= 0 else None} for i, t in zip(ids, topics, strict=True)}
-    clusters = [{"cluster_id": f"T{t:03d}", "label": "", "keywords": w, "rising": False, "priority": "P4",
-                 "size": topics.count(t)} for t, w in dict(zip(topics, words, strict=True)).items() if t >= 0]
-    scores = clustering_scores(gold, {**predicted, **{i: predicted[i] | as_run[i] for i in ids}})
-    keywords = analysis_scores(dataset.issues, gold, {**predicted, **{i: predicted[i] | as_run[i] for i in ids}},
-                               clusters)["keyword_hit_rate"] if dataset.issues else None
-    return {**scores, "outlier_rate": round(sum(t < 0 for t in topics) / len(topics), 4), "clusters": len(clusters),
+    as_run = {**predicted, **{i: predicted[i].model_copy(update={"cluster_id": f"T{t:03d}" if t >= 0 else None})
+                              for i, t in zip(ids, topics, strict=True)}}
+    names = {f"T{t:03d}": "".join(w) for t, w in dict(zip(topics, words, strict=True)).items() if t >= 0}
+    scores = clustering_scores(gold, as_run)
+    matched = {issue["id"]: majority_cluster(issue["id"], gold, as_run) for issue in dataset.issues}
+    keywords = keyword_hit_rate(dataset.issues, matched, names) if dataset.issues else None
+    return {**scores, "outlier_rate": round(sum(t < 0 for t in topics) / len(topics), 4), "clusters": len(names),
             "keyword_hit_rate": keywords, "seconds": round(seconds, 2)}
 
 

@@ -1,4 +1,5 @@
-"""Scoring functions: each takes gold labels and predictions as plain dicts and returns figures."""
+"""Scoring functions: each takes gold labels (plain dicts from the dataset files) and the run's
+outputs (the `voc.contracts` models) and returns figures."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from sklearn.metrics import (
     v_measure_score,
 )
 
+from voc.contracts import Cluster, Dimension, Priority, Proposal, Sentiment, VoiceResult
+
 Labels = dict[str, Any]
-Prediction = dict[str, Any]
-PRIORITY_RANK = {"P1": 1, "P2": 2, "P3": 3, "P4": 4}
+Prediction = VoiceResult
 
 
 def _ratio(hits: int, total: int) -> float | None:
@@ -26,14 +28,14 @@ def _ratio(hits: int, total: int) -> float | None:
 
 def attribution_scores(gold: dict[str, Labels], predicted: dict[str, Prediction]) -> dict[str, Any]:
     ids = [i for i, g in gold.items() if g.get("owner") and i in predicted]
-    strict = [predicted[i]["owner_department"] == gold[i]["owner"] for i in ids]
-    acceptable = [predicted[i]["owner_department"] in {gold[i]["owner"], *(gold[i].get("owner_ok") or [])}
+    strict = [predicted[i].owner_department == gold[i]["owner"] for i in ids]
+    acceptable = [predicted[i].owner_department in {gold[i]["owner"], *(gold[i].get("owner_ok") or [])}
                   for i in ids]
     recall: dict[str, float | None] = {}
     for owner in sorted({gold[i]["owner"] for i in ids}):
         mine = [ok for i, ok in zip(ids, strict, strict=True) if gold[i]["owner"] == owner]
         recall[owner] = _ratio(sum(mine), len(mine))
-    reviewed = [predicted[i]["needs_review"] for i in ids]
+    reviewed = [predicted[i].needs_review for i in ids]
     kept = [ok for ok, review in zip(acceptable, reviewed, strict=True) if not review]
     return {"n": len(ids), "owner_accuracy": _ratio(sum(strict), len(ids)),
             "owner_accuracy_acceptable": _ratio(sum(acceptable), len(ids)), "per_owner_recall": recall,
@@ -49,25 +51,25 @@ def _classification(truth: list[str], guess: list[str], labels: list[str]) -> di
 
 def tracing_scores(gold: dict[str, Labels], predicted: dict[str, Prediction]) -> dict[str, Any]:
     dim_ids = [i for i, g in gold.items() if g.get("dimension") and i in predicted]
-    dims = ["人", "机", "物", "法", "环"]
+    dims = [d.value for d in Dimension]
     truth = [gold[i]["dimension"] for i in dim_ids]
-    guess = [predicted[i]["dimension"] for i in dim_ids]
-    acceptable = [predicted[i]["dimension"] in {gold[i]["dimension"], *(gold[i].get("dims_ok") or [])}
+    guess = [predicted[i].dimension.value for i in dim_ids]
+    acceptable = [predicted[i].dimension in {gold[i]["dimension"], *(gold[i].get("dims_ok") or [])}
                   for i in dim_ids]
     tag_ids = [i for i, g in gold.items() if g.get("tag") and i in predicted]
     senti_ids = [i for i, g in gold.items() if g.get("sentiment") and i in predicted]
-    sentiments = ["负面", "中性", "正面"]
+    sentiments = [s.value for s in Sentiment]
     return {
         "dimension": {"n": len(dim_ids), **_classification(truth, guess, dims),
                       "accuracy_acceptable": _ratio(sum(acceptable), len(dim_ids)),
                       "confusion": {"labels": dims,
                                     "matrix": confusion_matrix(truth, guess, labels=dims).tolist() if truth else []}},
         "tag": {"n": len(tag_ids),
-                "accuracy": _ratio(sum(predicted[i]["tag"] == gold[i]["tag"] for i in tag_ids), len(tag_ids)),
-                "l2_accuracy": _ratio(sum(_l2(predicted[i]["tag"]) == _l2(gold[i]["tag"]) for i in tag_ids),
+                "accuracy": _ratio(sum(predicted[i].tag == gold[i]["tag"] for i in tag_ids), len(tag_ids)),
+                "l2_accuracy": _ratio(sum(_l2(predicted[i].tag) == _l2(gold[i]["tag"]) for i in tag_ids),
                                       len(tag_ids))},
         "sentiment": {"n": len(senti_ids), **_classification([gold[i]["sentiment"] for i in senti_ids],
-                                                             [predicted[i]["sentiment"] for i in senti_ids],
+                                                             [predicted[i].sentiment.value for i in senti_ids],
                                                              sentiments)},
     }
 
@@ -78,7 +80,7 @@ def _l2(tag: str) -> str:
 
 def issue_members(gold: dict[str, Labels], predicted: dict[str, Prediction]) -> list[str]:
     """Negative voices of problems (planned issues and one-offs) that the run saw."""
-    return [i for i, g in gold.items() if i in predicted and g.get("sentiment") == "负面"
+    return [i for i, g in gold.items() if i in predicted and g.get("sentiment") == Sentiment.NEGATIVE
             and (str(g.get("issue", "")).startswith("G") or g.get("issue") == "single")]
 
 
@@ -86,7 +88,7 @@ def clustering_scores(gold: dict[str, Labels], predicted: dict[str, Prediction])
     """Clusters vs gold issues over negative voices; a one-off or an outlier is its own group."""
     ids = issue_members(gold, predicted)
     truth = [gold[i]["issue"] if gold[i]["issue"] != "single" else f"single:{i}" for i in ids]
-    guess = [predicted[i]["cluster_id"] or f"outlier:{i}" for i in ids]
+    guess = [predicted[i].cluster_id or f"outlier:{i}" for i in ids]
     if not ids:
         return {"n": 0}
     return {"n": len(ids), "ari": round(float(adjusted_rand_score(truth, guess)), 4),
@@ -95,32 +97,46 @@ def clustering_scores(gold: dict[str, Labels], predicted: dict[str, Prediction])
 
 
 def majority_cluster(issue: str, gold: dict[str, Labels], predicted: dict[str, Prediction]) -> str | None:
-    clusters = Counter(predicted[i]["cluster_id"] for i, g in gold.items()
-                       if g.get("issue") == issue and i in predicted and predicted[i]["cluster_id"])
+    clusters = Counter(predicted[i].cluster_id for i, g in gold.items()
+                       if g.get("issue") == issue and i in predicted and predicted[i].cluster_id)
     return sorted(clusters.items(), key=lambda kv: (-kv[1], kv[0]))[0][0] if clusters else None
 
 
+def keyword_hit_rate(issues: list[dict[str, Any]], matched: dict[str, str | None],
+                     names: dict[str, str]) -> float | None:
+    """Share of the gold issues whose matched problem's name (label and keywords) says one of the
+    issue's keywords."""
+    hits = [any(k in names[cluster] for k in issue["keywords"])
+            for issue in issues if (cluster := matched.get(issue["id"])) and cluster in names]
+    return _ratio(sum(hits), len(issues))
+
+
+def cluster_name(cluster: Cluster) -> str:
+    return cluster.label + "".join(cluster.keywords)
+
+
+def _rank(priority: str) -> int:
+    return Priority(priority).rank
+
+
 def analysis_scores(issues: list[dict[str, Any]], gold: dict[str, Labels], predicted: dict[str, Prediction],
-                    clusters: list[dict[str, Any]]) -> dict[str, Any]:
-    by_id = {c["cluster_id"]: c for c in clusters}
+                    clusters: list[Cluster]) -> dict[str, Any]:
+    by_id = {c.cluster_id: c for c in clusters}
     matched = {issue["id"]: majority_cluster(issue["id"], gold, predicted) for issue in issues}
     found = {k: by_id[v] for k, v in matched.items() if v}
-    keyword_hits = [any(k in (c["label"] + "".join(c["keywords"])) for k in issue["keywords"])
-                    for issue in issues if (c := found.get(issue["id"]))]
     gold_rising = {i["id"] for i in issues if i.get("rising")}
-    predicted_rising = {issue for issue, c in found.items() if c["rising"]}
-    exact = [found[i["id"]]["priority"] == i["priority"] for i in issues if i["id"] in found]
-    within = [abs(PRIORITY_RANK[found[i["id"]]["priority"]] - PRIORITY_RANK[i["priority"]]) <= 1
-              for i in issues if i["id"] in found]
-    ranked = sorted(clusters, key=lambda c: (PRIORITY_RANK[c["priority"]], -c["size"], c["cluster_id"]))
-    top3 = {c["cluster_id"] for c in ranked[:3]}
+    predicted_rising = {issue for issue, c in found.items() if c.rising}
+    exact = [found[i["id"]].priority == i["priority"] for i in issues if i["id"] in found]
+    within = [abs(found[i["id"]].priority.rank - _rank(i["priority"])) <= 1 for i in issues if i["id"] in found]
+    ranked = sorted(clusters, key=lambda c: (c.priority.rank, -c.size, c.cluster_id))
+    top3 = {c.cluster_id for c in ranked[:3]}
     return {
         "issues": len(issues), "issues_found": len(found),
-        "keyword_hit_rate": _ratio(sum(keyword_hits), len(issues)),
+        "keyword_hit_rate": keyword_hit_rate(issues, matched, {c.cluster_id: cluster_name(c) for c in clusters}),
         "spike_precision": _ratio(len(predicted_rising & gold_rising), len(predicted_rising)),
         "spike_recall": _ratio(len(predicted_rising & gold_rising), len(gold_rising)),
         "priority_exact": _ratio(sum(exact), len(issues)), "priority_within_one": _ratio(sum(within), len(issues)),
-        "p1_in_top3": {i["id"]: matched.get(i["id"]) in top3 for i in issues if i["priority"] == "P1"},
+        "p1_in_top3": {i["id"]: matched.get(i["id"]) in top3 for i in issues if i["priority"] == Priority.P1},
         "matched_clusters": matched,
     }
 
@@ -133,21 +149,21 @@ def numbers_in(texts: Iterable[str]) -> set[str]:
 
 
 def application_scores(issues: list[dict[str, Any]], gold: dict[str, Labels], predicted: dict[str, Prediction],
-                       clusters: list[dict[str, Any]], proposals: list[dict[str, Any]], period_label: str,
+                       clusters: list[Cluster], proposals: list[Proposal], period_label: str,
                        case_exists: Any) -> dict[str, Any]:
-    by_cluster = {c["cluster_id"]: c for c in clusters}
-    proposed = {p["cluster_id"]: p for p in proposals}
-    high = [i for i in issues if i["priority"] in ("P1", "P2")]
+    by_cluster = {c.cluster_id: c for c in clusters}
+    proposed = {p.cluster_id: p for p in proposals}
+    high = [i for i in issues if _rank(i["priority"]) <= Priority.P2.rank]
     covered = [i for i in high if majority_cluster(i["id"], gold, predicted) in proposed]
     owners_ok, evidence_ok, cases_ok, grounded = [], [], [], []
     issue_of_cluster = {majority_cluster(i["id"], gold, predicted): i for i in issues}
     for proposal in proposals:
-        cluster = by_cluster[proposal["cluster_id"]]
-        issue = issue_of_cluster.get(proposal["cluster_id"])
+        cluster = by_cluster[proposal.cluster_id]
+        issue = issue_of_cluster.get(proposal.cluster_id)
         if issue:
-            owners_ok.append(proposal["owner_department"] in {issue["owner"], *(issue.get("owner_ok") or [])})
-        evidence_ok.append(all(e in predicted and e in cluster["voice_ids"] for e in proposal["evidence_voice_ids"]))
-        cases_ok.append(all(case_exists(c) for c in proposal["cited_case_ids"]))
+            owners_ok.append(proposal.owner_department in {issue["owner"], *(issue.get("owner_ok") or [])})
+        evidence_ok.append(all(e in predicted and e in cluster.voice_ids for e in proposal.evidence_voice_ids))
+        cases_ok.append(all(case_exists(c) for c in proposal.cited_case_ids))
         grounded.append(_grounded(proposal, cluster, period_label))
     return {"proposals": len(proposals), "p1_p2_coverage": _ratio(len(covered), len(high)),
             "owner_correct": _ratio(sum(owners_ok), len(owners_ok)),
@@ -156,18 +172,19 @@ def application_scores(issues: list[dict[str, Any]], gold: dict[str, Labels], pr
             "grounded": _ratio(sum(grounded), len(grounded))}
 
 
-def _grounded(proposal: dict[str, Any], cluster: dict[str, Any], period_label: str) -> bool:
+def _grounded(proposal: Proposal, cluster: Cluster, period_label: str) -> bool:
     """Every number in the problem and root cause is a cluster fact or the period; KPI baselines
     are cluster counts and targets follow the rule stated with them."""
-    facts = numbers_in([period_label, cluster["tag"]]) | {str(cluster[k]) for k in (
-        "current_count", "previous_count", "distinct_customers", "complaint_count", "size")}
-    if not numbers_in([proposal["problem"], proposal["root_cause"]]) <= facts:
+    facts = numbers_in([period_label, cluster.tag]) | {str(n) for n in (
+        cluster.current_count, cluster.previous_count, cluster.distinct_customers, cluster.complaint_count,
+        cluster.size)}
+    if not numbers_in([proposal.problem, proposal.root_cause]) <= facts:
         return False
-    baselines = {cluster["current_count"], cluster["distinct_customers"], cluster["complaint_count"]}
-    for kpi in proposal["kpis"]:
-        reduction = re.search(r"下降(\d+)%", kpi.get("rule", ""))
-        if kpi["baseline"] not in baselines or not reduction:
+    baselines = {cluster.current_count, cluster.distinct_customers, cluster.complaint_count}
+    for kpi in proposal.kpis:
+        reduction = re.search(r"下降(\d+)%", kpi.rule)
+        if kpi.baseline not in baselines or not reduction:
             return False
-        if kpi["target"] != round(kpi["baseline"] * (1 - int(reduction.group(1)) / 100)):
+        if kpi.target != round(kpi.baseline * (1 - int(reduction.group(1)) / 100)):
             return False
     return True

@@ -14,7 +14,6 @@ One paging vocabulary: `limit` (how many), `offset` (how many to skip) and `curs
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import Iterable, Sequence
@@ -29,16 +28,15 @@ from mcp.server.fastmcp.utilities.func_metadata import ArgModelBase
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import ContentBlock, ToolAnnotations
 from pydantic import AliasChoices, ConfigDict, Field, ValidationError
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from voc import __version__
-from voc.auth import bearer_matches
+from voc.auth import BearerGuard
 from voc.config import Settings
+from voc.contracts import SUMMARY_FILE, RunOutputs, read_summary
+from voc.errors import VocError
 from voc.knowledge import KnowledgeError
-from voc.lifecycle import LifecycleError
 from voc.periods import Period, period_of
-from voc.reviews import ReviewError
-from voc.voice_queries import QueryError
 
 log = logging.getLogger("voc.mcp")
 
@@ -48,7 +46,7 @@ WRITES = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHi
 Transport = Literal["stdio", "http"]
 
 # Errors whose messages are written for the person asking; anything else is an internal error.
-DOMAIN_ERRORS = (ToolError, QueryError, LifecycleError, KnowledgeError, ReviewError)
+DOMAIN_ERRORS = (ToolError, VocError, KnowledgeError)
 INTERNAL_ERROR = "内部错误：{tool} 未能完成，详情见服务日志 (internal error in {tool}; details are in the server log)"
 
 MAX_OFFSET = 1_000_000
@@ -74,14 +72,14 @@ def formerly(*old_names: str, name: str = "limit") -> AliasChoices:
 
 def latest_run_label(runs_dir: Path) -> str | None:
     """The period label (2026-W47) of the latest period that has a complete weekly run."""
-    found: list[tuple[str, str]] = []
-    for summary in runs_dir.glob("*/run.json"):
+    found: list[tuple[date, str]] = []
+    for path in runs_dir.glob(f"*/{SUMMARY_FILE}"):
         try:
-            period = json.loads(summary.read_text(encoding="utf-8"))["period"]
-        except (OSError, ValueError, KeyError, TypeError):
+            period = read_summary(path.parent).period
+        except (OSError, ValueError):  # a half-written or foreign run.json is not a run
             continue
-        if (summary.parent / "clusters.json").exists():
-            found.append((str(period.get("end", "")), str(period.get("label", ""))))
+        if RunOutputs.is_complete(path.parent):
+            found.append((period.end, period.label))
     return max(found)[1] if found else None
 
 
@@ -191,23 +189,6 @@ def invalid_arguments(error: ValidationError, accepted: list[str]) -> str:
     return "invalid arguments — " + "; ".join(problems)
 
 
-class BearerAuth:
-    """Rejects HTTP requests without the configured bearer token (constant-time comparison)."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app = app
-        self.token = token
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        authorization = dict(scope.get("headers", [])).get(b"authorization")
-        if scope["type"] == "http" and not bearer_matches(authorization, self.token):
-            await send({"type": "http.response.start", "status": 401,
-                        "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
-            await send({"type": "http.response.body", "body": b'{"error":"missing or wrong bearer token"}'})
-            return
-        await self.app(scope, receive, send)
-
-
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -237,7 +218,7 @@ def run(server: FastMCP, transport: Transport, host: str, port: int, token: str 
     server.settings.transport_security = security_for(host)
     app: ASGIApp = server.streamable_http_app()
     if token:
-        app = BearerAuth(app, token)
+        app = BearerGuard(app, token)
     print(f"MCP server {server.name!r} (voc {__version__}) on {endpoint(host, port, server)}"
           f"{' (bearer token required)' if token else ''}", file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

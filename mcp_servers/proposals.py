@@ -18,11 +18,11 @@ from mcp_servers.common import (
     latest_run_label,
 )
 from voc.config import Settings, get_settings
+from voc.contracts import OPEN_STATUSES, ProblemView, ProposalStatus, latest_run_dir, read_clusters, read_proposals
 from voc.knowledge import load_service_matrix, load_taxonomy
-from voc.lifecycle import Effect, ProposalBook, ProposalView, Status
+from voc.lifecycle import FINISHED, Effect, ProposalBook, ProposalView
 from voc.periods import Period, parse_week
 from voc.registration import check_registration
-from voc.run_outputs import latest_run_dir, load_run
 from voc.storage import Store
 
 MAX_LIST = 500
@@ -47,14 +47,14 @@ class ProposalList(BaseModel):
 class OpenMatch(BaseModel):
     proposal_id: str | None = Field(description="The open proposal this problem continues, or null.")
     due_date: date | None = None
-    status: Status | None = None
+    status: ProposalStatus | None = None
 
 
 class Problems(BaseModel):
     week: str
     run_id: str | None = Field(description="The weekly run the problems come from; null when the week has none.")
     total: int = Field(description="Problems matching the filters, over all pages.")
-    items: list[dict[str, Any]] = Field(description="Clusters of the run (the clusters.json contract).")
+    items: list[ProblemView] = Field(description="Clusters of the run (clusters.json) with their proposal id.")
     next_offset: int | None = Field(description="Pass as offset for the next page; null on the last page.")
 
 
@@ -91,7 +91,7 @@ def create_server(settings: Settings | None = None) -> VocServer:
     @server.tool(name="list_proposals", annotations=READ_ONLY)
     def list_proposals_tool(
             owner_department: Annotated[OwnerDepartment, Field(description="Only this owner department's.")] = None,
-            status: Annotated[Status | None, Field(description="Only proposals in this status.")] = None,
+            status: Annotated[ProposalStatus | None, Field(description="Only proposals in this status.")] = None,
             overdue_only: Annotated[bool, Field(description="Only overdue ones (past due, not completed).")] = False,
             limit: ListLimit = 100, offset: Offset = 0) -> ProposalList:
         """Tracked proposals, oldest first, optionally of one owner department or one status; overdue
@@ -118,11 +118,10 @@ def create_server(settings: Settings | None = None) -> VocServer:
         run_dir = latest_run_dir(settings.runs_dir, week, None)
         if run_dir is None:
             return Problems(week=week, run_id=None, total=0, items=[], next_offset=None)
-        outputs = load_run(run_dir)
-        proposal_of = {p["cluster_id"]: p["proposal_id"] for p in outputs["proposals"]}
-        chosen = [c | {"proposal_id": proposal_of.get(c["cluster_id"])} for c in outputs["clusters"]
-                  if (c["rising"] or not rising_only) and owner_department in (None, c["owner_department"])]
-        chosen.sort(key=lambda c: (c["priority"], -c["size"]))
+        proposal_of = {p.cluster_id: p.proposal_id for p in read_proposals(run_dir)}
+        chosen = [ProblemView(**dict(c), proposal_id=proposal_of.get(c.cluster_id)) for c in read_clusters(run_dir)
+                  if (c.rising or not rising_only) and owner_department in (None, c.owner_department)]
+        chosen.sort(key=lambda c: (c.priority.rank, -c.size))
         return Problems(week=week, run_id=run_dir.name, total=len(chosen), items=chosen[offset:offset + limit],
                         next_offset=_next_offset(offset, limit, len(chosen)))
 
@@ -146,7 +145,7 @@ def create_server(settings: Settings | None = None) -> VocServer:
         row = book().match_open(owner_department, tag, keywords, exclude or [])
         if row is None:
             return OpenMatch(proposal_id=None)
-        return OpenMatch(proposal_id=row.id, due_date=row.due_date, status=Status(row.status))
+        return OpenMatch(proposal_id=row.id, due_date=row.due_date, status=ProposalStatus(row.status))
 
     @server.tool(name="register_run", annotations=WRITES)
     def register_run_tool(
@@ -161,15 +160,15 @@ def create_server(settings: Settings | None = None) -> VocServer:
         """Record a weekly run: new proposals as 待认领, recurring ones as a recurrence, and the
         week's negative voices per owner|tag for effect evaluation. Safe to repeat."""
         ledger = book()  # the first registration in a new data directory creates its store
-        check_registration(run_id, week, proposals, clusters, volumes, owners(), tags())
-        counts = ledger.register(run_id, week, proposals, clusters)
+        checked = check_registration(run_id, week, proposals, clusters, volumes, owners(), tags())
+        counts = ledger.register(run_id, week, checked.proposals, checked.clusters)
         stored = ledger.record_volumes(run_id, week, volumes)
         return Registered(created=counts["created"], recurred=counts["recurred"], volumes=stored)
 
     @server.tool(name="update_proposal", annotations=WRITES)
     def update_proposal_tool(
             proposal_id: ProposalId,
-            status: Annotated[Status, Field(description="The new status: 整改中 or 已完成 (or 待认领).")],
+            status: Annotated[ProposalStatus, Field(description="The new status: 整改中 or 已完成 (or 待认领).")],
             actor: Actor,
             note: Annotated[str, Field(max_length=2000, description="Why; shown in the history.")] = "",
     ) -> ProposalView:
@@ -235,7 +234,7 @@ def create_server(settings: Settings | None = None) -> VocServer:
         label = week_or_latest(week)
         return (f"{owner_department} {label} 有哪些待处理的整改建议？\n\n"
                 f"请用 proposals 的 list_proposals(owner_department=\"{owner_department}\") 取该部门的建议"
-                "（total 大于本页条数时用 next_offset 翻页），列出状态为 待认领、整改中、未达标 的建议："
+                f"（total 大于本页条数时用 next_offset 翻页），列出状态为 {'、'.join(OPEN_STATUSES)} 的建议："
                 "编号、问题、优先级、截止日期、是否逾期（逾期在前），以及 "
                 f"list_problems(week=\"{label}\", owner_department=\"{owner_department}\") 中本周新出现或复发的问题。"
                 "需要时用 get_proposal 查看历史。只引用工具返回的内容。")
@@ -247,7 +246,7 @@ def create_server(settings: Settings | None = None) -> VocServer:
         return (f"整改建议「{proposal}」有效果吗？\n\n"
                 "若给出的是编号，直接用 proposals 的 get_proposal；"
                 "否则用 list_proposals 找出问题描述或标签与之相符的建议。"
-                "对已完成、已验证或未达标的建议，用 evaluate_proposal 取整改前后的周均负面声量、单侧精确检验的结论、"
+                f"对{'、'.join(FINISHED)}的建议，用 evaluate_proposal 取整改前后的周均负面声量、单侧精确检验的结论、"
                 "KPI 目标是否达到和整改后的复发数；尚未完成的，说明当前状态和截止日期。只引用工具返回的数字。")
 
     return server

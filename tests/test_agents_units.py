@@ -11,8 +11,8 @@ import pytest
 from agents.analysis import cluster_labels, keywords_by_cluster, priority_of, settle_small_groups
 from agents.application import draft_proposal, kpis_for
 from agents.configuration import Configuration
-from voc.contracts import Cluster
 from agents.sentiment import analyse
+from voc.contracts import Cluster
 from voc.workdays import WorkCalendar
 
 

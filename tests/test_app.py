@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from app import create_app
 from tests.conftest import finish_run, kb_with_voices
+from tests.factories import cluster_dict, proposal_dict
 from tests.fake_openai import FakeRequest
 from tests.test_weekly_run import rows
 from voc.config import Settings
@@ -234,17 +235,16 @@ class ScriptedTools:
 
 
 def pending_proposal(number: int) -> dict:
-    return {"proposal_id": f"PR-2026-W47-{number:03d}", "status": "待认领", "overdue": number % 4 == 0,
+    proposal = proposal_dict(proposal_id=f"PR-2026-W47-{number:03d}", evidence_voice_ids=[f"v{number}"])
+    return {"proposal_id": proposal["proposal_id"], "status": "待认领", "overdue": number % 4 == 0,
             "due_date": f"2026-12-{number:02d}", "priority": "P2", "owner_department": "信息科技部",
-            "problem": f"问题{number}", "tag": "t", "proposal": {"evidence_voice_ids": [f"v{number}"]}}
+            "problem": f"问题{number}", "tag": "t", "first_week": "2026-W47", "last_seen_week": "2026-W47",
+            "completed_on": None, "proposal": proposal}
 
 
 def rising_problem(number: int) -> dict:
-    return {"cluster_id": f"C{number:02d}", "label": f"上升问题{number}", "priority": "P2",
-            "owner_department": "信息科技部", "current_count": 30 + number, "previous_count": 5, "growth_z": 4.2,
-            "dimension": "机", "tag": "t",
-            "channels": {"电话客服": 3}, "segments": {"个人": 3}, "keywords": ["验证码"],
-            "representative_voice_ids": [f"v{number}"], "proposal_id": None}
+    return cluster_dict(cluster_id=f"C{number:02d}", label=f"上升问题{number}", current_count=30 + number,
+                        previous_count=5, growth_z=4.2, representative_voice_ids=[f"v{number}"]) | {"proposal_id": None}
 
 
 @pytest.mark.parametrize("pending", [6, 12])
@@ -340,9 +340,8 @@ def test_the_matrix_chart_stays_readable_with_many_problems(monkeypatch: pytest.
              (2, 4, "P3"): 4, (5, 3, "P2"): 3, (3, 5, "P2"): 2, (3, 4, "P2"): 2, (2, 2, "P4"): 2, (4, 4, "P1"): 1,
              (1, 5, "P3"): 1, (2, 5, "P3"): 1}  # (impact, severity, priority): problems, as in the demo's last week
     placed = [cell for cell, count in cells.items() for _ in range(count)]
-    problems = [Problem(cluster_id=f"C{n:03d}", label="问题", keywords=[], owner_department="信息科技部",
-                        dimension="机", tag="t", severity=severity, impact=impact, priority=priority,
-                        current_count=10 + n, previous_count=3, rising=False, growth_z=0.0, channels=[], segments=[],
+    problems = [Problem(**cluster_dict(cluster_id=f"C{n:03d}", label="问题", severity=severity, impact=impact,
+                                       priority=priority, current_count=10 + n, previous_count=3, rising=False),
                         quotes=[])
                 for n, (impact, severity, priority) in enumerate(placed, start=1)]
     drawn: list[Figure] = []

@@ -7,6 +7,7 @@ from eval.baselines import tfidf_logreg
 from eval.datasets import load_dataset
 from eval.harness import check_gate
 from eval.metrics import analysis_scores, application_scores, attribution_scores, clustering_scores, tracing_scores
+from voc.contracts import Cluster, Dimension, Priority, Proposal, VoiceResult
 
 OTP = {"issue": "G01", "owner": "信息科技部", "dimension": "机", "tag": "系统设备>登录认证>验证码收不到",
        "sentiment": "负面"}
@@ -17,7 +18,12 @@ GOLD = {
           "tag": "服务环境>人工可达>转人工困难", "sentiment": "负面"},
     "d": {"issue": "consult", "owner": "零售业务部", "sentiment": "中性"},
 }
-PRED = {
+def _voice(voice_id: str, **fields: object) -> VoiceResult:
+    return VoiceResult.model_validate({"id": voice_id, "owner_confidence": 0.8, "intensity": 2, "engine": "offline",
+                                       **fields})
+
+
+RAW_PRED = {
     "a": {"owner_department": "信息科技部", "needs_review": False, "dimension": "机", "sentiment": "负面",
           "tag": "系统设备>登录认证>验证码收不到", "cluster_id": "C001"},
     "b": {"owner_department": "远程银行中心", "needs_review": True, "dimension": "机", "sentiment": "中性",
@@ -27,6 +33,7 @@ PRED = {
     "d": {"owner_department": "零售业务部", "needs_review": False, "dimension": "物", "sentiment": "中性",
           "tag": "产品流程>办理流程>流程繁琐", "cluster_id": None},
 }
+PRED = {voice_id: _voice(voice_id, **fields) for voice_id, fields in RAW_PRED.items()}
 
 
 def test_attribution_strict_acceptable_and_review() -> None:
@@ -45,15 +52,18 @@ def test_tracing_scores_only_labelled_fields() -> None:
 
 
 def test_clustering_treats_outliers_as_their_own_group() -> None:
-    scores = clustering_scores(GOLD, {**PRED, "b": PRED["b"] | {"sentiment": "负面"}})
+    scores = clustering_scores(GOLD, {**PRED, "b": PRED["b"].model_copy(update={"sentiment": "负面"})})
     assert scores["n"] == 3 and scores["ari"] == 1.0
 
 
 ISSUES = [{"id": "G01", "priority": "P1", "rising": True, "keywords": ["验证码"], "owner": "信息科技部"},
           {"id": "G02", "priority": "P3", "rising": False, "keywords": ["人工"], "owner": "远程银行中心"}]
-CLUSTERS = [{"cluster_id": "C001", "label": "验证码收不到：验证码、短信", "keywords": ["验证码"], "rising": True,
-             "priority": "P2", "size": 2, "voice_ids": ["a", "b"], "tag": "系统设备>登录认证>验证码收不到",
-             "current_count": 2, "previous_count": 0, "distinct_customers": 2, "complaint_count": 0}]
+CLUSTERS = [Cluster(
+    cluster_id="C001", label="验证码收不到：验证码、短信", keywords=["验证码"], rising=True, priority=Priority.P2,
+    size=2,
+    voice_ids=["a", "b"], tag="系统设备>登录认证>验证码收不到", current_count=2, previous_count=0, distinct_customers=2,
+    complaint_count=0, owner_department="信息科技部", dimension=Dimension.MACHINE, severity=4, impact=3, growth_z=2.0,
+    representative_voice_ids=["a"], segments={}, channels={}, mean_intensity=3.0, threat_count=0, blocked_count=0)]
 
 
 def test_analysis_matches_issues_to_majority_clusters() -> None:
@@ -65,11 +75,13 @@ def test_analysis_matches_issues_to_majority_clusters() -> None:
 
 
 def test_application_groundedness() -> None:
-    good = {"cluster_id": "C001", "owner_department": "信息科技部", "evidence_voice_ids": ["a"],
-            "cited_case_ids": ["CASE-001"], "problem": "「验证码收不到」：2026-W45共2条负面声音（上期0条）",
-            "root_cause": "【机】系统设备>登录认证>验证码收不到",
-            "kpis": [{"baseline": 2, "target": 1, "rule": "P1：较基线下降50%（KD-001）"}]}
-    invented = good | {"proposal_id": "x", "problem": good["problem"] + "，预计损失300万"}
+    good = Proposal.model_validate({
+        "proposal_id": "PR-1", "cluster_id": "C001", "owner_department": "信息科技部", "evidence_voice_ids": ["a"],
+        "cited_case_ids": ["CASE-001"], "problem": "「验证码收不到」：2026-W45共2条负面声音（上期0条）",
+        "root_cause": "【机】系统设备>登录认证>验证码收不到", "priority": "P2", "dimension": "机",
+        "short_term_measures": ["排查短信通道"], "long_term_measures": ["建立通道监控"], "due_date": "2026-11-20",
+        "kpis": [{"name": "负面声量", "baseline": 2, "target": 1, "rule": "P1：较基线下降50%（KD-001）"}]})
+    invented = good.model_copy(update={"proposal_id": "x", "problem": good.problem + "，预计损失300万"})
     scores = application_scores(ISSUES, GOLD, PRED, CLUSTERS, [good, invented], "2026-W45", lambda c: True)
     assert scores["grounded"] == 0.5 and scores["evidence_valid"] == 1.0 and scores["owner_correct"] == 1.0
     assert scores["p1_p2_coverage"] == 1.0

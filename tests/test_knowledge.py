@@ -5,7 +5,8 @@ import pytest
 import yaml
 
 from voc.config import Settings
-from voc.kb_models import DIMENSIONS, TagDefinition
+from voc.contracts import Dimension
+from voc.kb_models import TagDefinition
 from voc.knowledge import (
     KnowledgeError,
     add_tag,
@@ -39,8 +40,8 @@ def test_default_profile_has_exactly_the_twelve_departments(kb) -> None:
 
 def test_taxonomy_covers_five_dimensions_with_dictionary(kb) -> None:
     taxonomy = kb.taxonomy
-    assert {d.code for d in taxonomy.dimensions} == set(DIMENSIONS)
-    for dimension in DIMENSIONS:
+    assert {d.code for d in taxonomy.dimensions} == set(Dimension)
+    for dimension in Dimension:
         tags = [t for t in taxonomy.tags if t.dimension == dimension]
         assert len({t.levels[1] for t in tags}) >= 3, dimension
     assert all(t.definition and t.use_when and t.dont_use_when and len(t.examples) >= 2 for t in taxonomy.tags)
@@ -51,7 +52,7 @@ def test_case_library_and_documents(kb) -> None:
     kb.check()
     cases = kb.cases()
     assert len(cases) >= 40 and len(kb.docs) >= 30
-    assert {c.dimension for c in cases} == set(DIMENSIONS)
+    assert {c.dimension for c in cases} == set(Dimension)
     assert {c.owner for c in cases} == DEPARTMENTS
     paths = {t.path for t in kb.taxonomy.tags}
     assert all(c.tag in paths for c in cases if c.tag)

@@ -10,8 +10,10 @@ import pytest
 from mcp.shared.memory import create_connected_server_and_client_session
 
 from mcp_servers import proposals as proposals_server
+from tests.factories import cluster_dict, proposal_dict
 from voc.config import Settings
-from voc.lifecycle import LifecycleError, ProposalBook, Status
+from voc.contracts import Cluster, Proposal, ProposalStatus
+from voc.lifecycle import LifecycleError, ProposalBook
 from voc.periods import shift_week
 from voc.storage import Store
 
@@ -21,15 +23,17 @@ OTHER_TAG = "系统设备>登录认证>人脸识别失败"
 
 def proposal(pid: str = "PR-2026-W40-001", due: str = "2026-10-09", baseline: int = 20, target: int = 14,
              owner: str = OWNER) -> dict:
-    return {"proposal_id": pid, "cluster_id": "C001", "priority": "P2", "owner_department": owner,
-            "dimension": "机", "problem": "验证码收不到", "root_cause": "短信通道", "short_term_measures": ["扩容"],
-            "long_term_measures": ["监控"], "due_date": due, "evidence_voice_ids": ["v1"],
-            "kpis": [{"name": "同类问题负面声量", "baseline": baseline, "target": target, "unit": "件/周"}]}
+    return proposal_dict(proposal_id=pid, owner_department=owner, due_date=due, kpis=[
+        {"name": "同类问题负面声量", "baseline": baseline, "target": target, "unit": "件/周", "rule": "下降"}])
 
 
 def cluster(tag: str = TAG, keywords: list[str] | None = None, count: int = 20) -> dict:
-    return {"cluster_id": "C001", "tag": tag, "keywords": keywords or ["验证码", "收不到", "短信"],
-            "current_count": count}
+    return cluster_dict(tag=tag, keywords=keywords or ["验证码", "收不到", "短信"], current_count=count)
+
+
+def register(book: ProposalBook, run_id: str, week: str, proposals: list[dict], clusters: list[dict]) -> dict:
+    return book.register(run_id, week, [Proposal.model_validate(p) for p in proposals],
+                         [Cluster.model_validate(c) for c in clusters])
 
 
 @pytest.fixture()
@@ -43,8 +47,8 @@ def plant_series(book: ProposalBook, counts: dict[str, int]) -> None:
 
 
 def test_lifecycle_moves_one_step_at_a_time_and_records_who(book: ProposalBook) -> None:
-    book.register("run-1", "2026-W40", [proposal()], [cluster()])
-    assert book.get("PR-2026-W40-001").status is Status.CLAIM
+    register(book, "run-1", "2026-W40", [proposal()], [cluster()])
+    assert book.get("PR-2026-W40-001").status is ProposalStatus.CLAIM
     with pytest.raises(LifecycleError, match="不能直接变为 已完成"):
         book.update("PR-2026-W40-001", "已完成", "张三")
     with pytest.raises(LifecycleError, match="由验证得出"):
@@ -53,7 +57,7 @@ def test_lifecycle_moves_one_step_at_a_time_and_records_who(book: ProposalBook) 
         book.update("PR-2026-W40-001", "整改中", " ")
     book.update("PR-2026-W40-001", "整改中", "张三", "已认领，排查短信通道")
     done = book.update("PR-2026-W40-001", "已完成", "李四", "通道扩容上线", on=date(2026, 10, 14))
-    assert done.status is Status.DONE and done.completed_on == date(2026, 10, 14)
+    assert done.status is ProposalStatus.DONE and done.completed_on == date(2026, 10, 14)
     kinds = [(e.kind, e.from_status, e.to_status, e.actor) for e in done.events]
     assert kinds == [("创建", None, "待认领", "run run-1"), ("状态变更", "待认领", "整改中", "张三"),
                      ("状态变更", "整改中", "已完成", "李四")]
@@ -62,7 +66,7 @@ def test_lifecycle_moves_one_step_at_a_time_and_records_who(book: ProposalBook) 
 
 
 def test_overdue_only_while_not_fixed(book: ProposalBook) -> None:
-    book.register("run-1", "2026-W40", [proposal(due="2026-10-09")], [cluster()])
+    register(book, "run-1", "2026-W40", [proposal(due="2026-10-09")], [cluster()])
     assert not book.get("PR-2026-W40-001", today=date(2026, 10, 9)).overdue
     assert book.get("PR-2026-W40-001", today=date(2026, 10, 12)).overdue
     book.update("PR-2026-W40-001", "整改中", "张三")
@@ -71,14 +75,14 @@ def test_overdue_only_while_not_fixed(book: ProposalBook) -> None:
 
 
 def test_recurrence_matches_the_open_proposal_once_per_week(book: ProposalBook) -> None:
-    book.register("run-1", "2026-W40", [proposal()], [cluster()])
+    register(book, "run-1", "2026-W40", [proposal()], [cluster()])
     assert book.match_open(OWNER, TAG, []).id == "PR-2026-W40-001"
     assert book.match_open(OWNER, OTHER_TAG, ["验证码", "收不到", "短信"]).id == "PR-2026-W40-001"
     assert book.match_open(OWNER, OTHER_TAG, ["年费"]) is None
     assert book.match_open("零售银行部", TAG, []) is None
     assert book.match_open(OWNER, TAG, [], exclude=["PR-2026-W40-001"]) is None
     for _ in range(2):  # registering the same run twice records it once
-        counts = book.register("run-2", "2026-W41", [proposal()], [cluster(count=9)])
+        counts = register(book, "run-2", "2026-W41", [proposal()], [cluster(count=9)])
     assert counts == {"created": 0, "recurred": 0}
     view = book.get("PR-2026-W40-001")
     assert view.last_seen_week == "2026-W41" and [e.kind for e in view.events] == ["创建", "复发"]
@@ -88,7 +92,7 @@ def test_recurrence_matches_the_open_proposal_once_per_week(book: ProposalBook) 
 def test_effect_verified_on_a_planted_drop(book: ProposalBook) -> None:
     plant_series(book, {"2026-W38": 22, "2026-W39": 18, "2026-W40": 21, "2026-W41": 19,  # baseline ≈ 20/week
                         "2026-W43": 6, "2026-W44": 4})
-    book.register("run-1", "2026-W40", [proposal()], [cluster()])
+    register(book, "run-1", "2026-W40", [proposal()], [cluster()])
     book.update("PR-2026-W40-001", "整改中", "张三")
     book.update("PR-2026-W40-001", "已完成", "张三", on=date(2026, 10, 22))  # in 2026-W43
     with pytest.raises(LifecycleError, match="至少需要2周"):
@@ -101,7 +105,7 @@ def test_effect_verified_on_a_planted_drop(book: ProposalBook) -> None:
     assert effect.baseline_mean == 20 and effect.after_mean == 3 and effect.reduction == 0.85
     assert effect.p_value < 0.001 and effect.recurrences == 9 and effect.recurring_weeks == 2
     verified = book.verify("PR-2026-W40-001", "质检组")
-    assert verified.status is Status.VERIFIED and verified.effect["verdict"] == "已验证"
+    assert verified.status is ProposalStatus.VERIFIED and verified.effect["verdict"] == "已验证"
     assert verified.events[-1].kind == "验证" and "下降85%" in verified.events[-1].note
     assert book.match_open(OWNER, TAG, []) is None  # a verified proposal is closed
 
@@ -109,19 +113,19 @@ def test_effect_verified_on_a_planted_drop(book: ProposalBook) -> None:
 def test_a_drop_that_misses_its_target_or_is_noise_fails(book: ProposalBook) -> None:
     plant_series(book, {"2026-W38": 5, "2026-W39": 3, "2026-W40": 4, "2026-W41": 4,
                         "2026-W43": 3, "2026-W44": 4, "2026-W45": 2})
-    book.register("run-1", "2026-W40", [proposal(baseline=4, target=3)], [cluster()])
+    register(book, "run-1", "2026-W40", [proposal(baseline=4, target=3)], [cluster()])
     book.update("PR-2026-W40-001", "整改中", "张三")
     book.update("PR-2026-W40-001", "已完成", "张三", on=date(2026, 10, 15))  # in 2026-W42
     effect = book.evaluate("PR-2026-W40-001")
     assert effect.reduction == 0.25 and effect.required_reduction == 0.25  # target met on paper…
-    assert not effect.significant and effect.verdict is Status.FAILED  # …but 16 → 9 voices is not evidence
+    assert not effect.significant and effect.verdict is ProposalStatus.FAILED  # …but 16 → 9 voices is not evidence
     failed = book.verify("PR-2026-W40-001", "质检组")
-    assert failed.status is Status.FAILED
-    assert book.update("PR-2026-W40-001", "整改中", "张三", "重新整改").status is Status.FIXING
+    assert failed.status is ProposalStatus.FAILED
+    assert book.update("PR-2026-W40-001", "整改中", "张三", "重新整改").status is ProposalStatus.FIXING
 
 
 def test_verification_needs_a_completed_proposal_and_a_baseline(book: ProposalBook) -> None:
-    book.register("run-1", "2026-W40", [proposal()], [cluster()])
+    register(book, "run-1", "2026-W40", [proposal()], [cluster()])
     with pytest.raises(LifecycleError, match="只有已完成"):
         book.verify("PR-2026-W40-001", "质检组")
     plant_series(book, {"2026-W43": 1, "2026-W44": 1, "2026-W45": 1})
@@ -161,11 +165,12 @@ async def test_proposals_server_round_trip(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("change", "message"), [
     ({"owner_department": "不存在的部门"}, "不在服务矩阵中"),
     ({"priority": "P0"}, "不符合输出约定"),
-    ({"problem": "<script>alert(1)</script>验证码收不到"}, "不符合输出约定"),
-    ({"short_term_measures": ['<img src=x onerror="alert(1)">']}, "不符合输出约定"),
+    ({"problem": "<script>alert(1)</script>验证码收不到"}, "标记"),
+    ({"short_term_measures": ['<img src=x onerror="alert(1)">']}, "标记"),
     ({"cluster_id": "C999"}, "不在本次运行的问题中"),
-    ({"proposal_id": "../../etc/passwd"}, "不符合输出约定"),
-    ({"kpis": [{"name": "声量", "baseline": 4, "target": 2, "unit": "<img src=x onerror=alert(1)>"}]}, "标记"),
+    ({"proposal_id": "../../etc/passwd"}, "proposal_id 不合规"),
+    ({"short_term_measures": []}, "不符合输出约定"),
+    ({"kpis": [{"name": "声量", "baseline": 4, "target": 2, "unit": "<b>件</b>", "rule": "下降50%"}]}, "标记"),
     ({"problem": "[link=http://127.0.0.1:8999/x]点此查看[/link]验证码收不到"}, "标记"),
 ])
 async def test_register_run_refuses_what_the_contract_and_matrix_do_not_allow(tmp_path: Path, change: dict,
@@ -217,7 +222,7 @@ def test_a_verified_proposal_becomes_a_case_through_the_cases_server(loaded_kb, 
     book = ProposalBook(Store(settings.resolved_database_url))
     plant_series(book, {"2026-W38": 22, "2026-W39": 18, "2026-W40": 21, "2026-W41": 19,
                         "2026-W43": 6, "2026-W44": 4, "2026-W45": 5})
-    book.register("run-1", "2026-W40", [proposal()], [cluster()])
+    register(book, "run-1", "2026-W40", [proposal()], [cluster()])
     book.update("PR-2026-W40-001", "整改中", "张三")
     book.update("PR-2026-W40-001", "已完成", "张三", on=date(2026, 10, 22))
     monkeypatch.setenv("VOC_DATA_DIR", str(tmp_path))

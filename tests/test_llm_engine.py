@@ -18,9 +18,9 @@ from agents.llm_engine import (
     ungrounded_numbers,
 )
 from agents.schemas import OwnerScore, VoiceAttribution, VoiceInput, VoiceTrace
-from voc.contracts import Cluster, Evidence, Kpi, Proposal
 from tests.fake_openai import OUT_OF_MATRIX_OWNER, FakeLLM, FakeRequest, fake_llm_fixture, per_voice  # noqa: F401
 from voc.config import Settings
+from voc.contracts import Cluster, Evidence, Kpi, Proposal
 from voc.knowledge import load_service_matrix, load_taxonomy
 
 _DEFAULTS = Settings()

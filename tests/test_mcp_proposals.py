@@ -7,7 +7,9 @@ import pytest
 from mcp.shared.memory import create_connected_server_and_client_session
 
 from mcp_servers import proposals as proposals_server
+from tests.factories import cluster_dict, proposal_dict, summary_dict
 from voc.config import Settings
+from voc.contracts import Cluster, Proposal
 from voc.lifecycle import ProposalBook
 from voc.storage import Store
 
@@ -15,28 +17,26 @@ OWNER, TAG = "信息科技部", "系统设备>登录认证>验证码收不到"
 
 
 def proposal(number: int, owner: str = OWNER) -> dict:
-    return {"proposal_id": f"PR-2026-W47-{number:03d}", "cluster_id": f"C{number:03d}", "priority": "P2",
-            "owner_department": owner, "dimension": "机", "problem": f"问题{number}", "root_cause": "原因",
-            "short_term_measures": ["措施"], "long_term_measures": ["机制"], "due_date": "2026-12-04",
-            "evidence_voice_ids": ["v1"], "kpis": [{"name": "负面声量", "baseline": 20, "target": 14}]}
+    return proposal_dict(proposal_id=f"PR-2026-W47-{number:03d}", cluster_id=f"C{number:03d}", owner_department=owner,
+                         problem=f"问题{number}", due_date="2026-12-04")
 
 
 def cluster(number: int, rising: bool = True, priority: str = "P2", size: int = 10) -> dict:
-    return {"cluster_id": f"C{number:03d}", "tag": f"{TAG}{number}", "keywords": [f"词{number}"], "size": size,
-            "current_count": size, "owner_department": OWNER, "priority": priority, "rising": rising}
+    return cluster_dict(cluster_id=f"C{number:03d}", tag=f"{TAG}{number}", keywords=[f"词{number}"], size=size,
+                        current_count=size, owner_department=OWNER, priority=priority, rising=rising)
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     settings = Settings(data_dir=tmp_path / "data")
     book = ProposalBook(Store(settings.resolved_database_url))
-    book.register("run-1", "2026-W47", [proposal(n) for n in range(1, 6)], [cluster(n) for n in range(1, 6)])
+    book.register("run-1", "2026-W47", [Proposal.model_validate(proposal(n)) for n in range(1, 6)],
+                  [Cluster.model_validate(cluster(n)) for n in range(1, 6)])
     run_dir = settings.runs_dir / "2026-W47-offline-1"
     run_dir.mkdir(parents=True)
     clusters = [cluster(1, priority="P1"), cluster(2, rising=False), cluster(3, size=30), cluster(4, priority="P3")]
     files = {"clusters.json": clusters, "proposals.json": [proposal(1), proposal(3)],
-             "run.json": {"period": {"start": "2026-11-16", "end": "2026-11-22", "label": "2026-W47"},
-                          "engine": "offline"}}
+             "run.json": summary_dict("2026-W47-offline-1", "2026-11-16", "2026-11-22", "2026-W47")}
     for name, content in files.items():
         (run_dir / name).write_text(json.dumps(content, ensure_ascii=False), encoding="utf-8")
     (run_dir / "voices.jsonl").write_text("", encoding="utf-8")

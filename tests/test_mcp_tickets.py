@@ -220,21 +220,19 @@ async def test_unexpected_errors_are_plain(server, monkeypatch: pytest.MonkeyPat
 
 
 def plant_run(settings: Settings, labels: dict[str, dict[str, str]], week: str = WEEK) -> str:
-    """A weekly run's outputs as `voc run` writes them: voices.jsonl, clusters.json, run.json."""
-    import json
+    """A weekly run's outputs as `voc run` writes them (through the output contract)."""
+    from tests.factories import cluster_dict, summary_dict
+    from voc.contracts import Cluster, RunOutputs, RunSummary, VoiceResult
 
     run_dir = settings.runs_dir / f"{week}-offline-test"
-    run_dir.mkdir(parents=True)
-    voices = [{"id": voice_id, "owner_department": "信息科技部", "owner_confidence": 0.9, "dimension": "机",
-               "tag": "系统设备>登录认证>验证码收不到", "sentiment": "中性", "intensity": 1, "cluster_id": None,
-               "needs_review": False, "engine": "offline"} | given for voice_id, given in labels.items()]
-    (run_dir / "voices.jsonl").write_text("\n".join(json.dumps(v, ensure_ascii=False) for v in voices) + "\n",
-                                          encoding="utf-8")
-    clusters = [{"cluster_id": "C001", "priority": "P1"}, {"cluster_id": "C002", "priority": "P3"}]
-    (run_dir / "clusters.json").write_text(json.dumps(clusters), encoding="utf-8")
-    (run_dir / "proposals.json").write_text("[]", encoding="utf-8")
-    (run_dir / "run.json").write_text(json.dumps({"period": {"start": "2026-11-16", "end": "2026-11-22",
-                                                             "label": week}, "engine": "offline"}), encoding="utf-8")
+    voices = [VoiceResult.model_validate(
+        {"id": voice_id, "owner_department": "信息科技部", "owner_confidence": 0.9, "dimension": "机",
+         "tag": "系统设备>登录认证>验证码收不到", "sentiment": "中性", "intensity": 1, "cluster_id": None,
+         "needs_review": False, "engine": "offline"} | given) for voice_id, given in labels.items()]
+    clusters = [Cluster.model_validate(cluster_dict(cluster_id=c, priority=p)) for c, p in (("C001", "P1"),
+                                                                                            ("C002", "P3"))]
+    summary = RunSummary.model_validate(summary_dict(run_dir.name, "2026-11-16", "2026-11-22", week))
+    RunOutputs(summary=summary, voices=voices, clusters=clusters, proposals=[]).write(run_dir)
     return run_dir.name
 
 

@@ -23,8 +23,10 @@ from typer.testing import CliRunner
 
 from agents.runner import run_and_write
 from tests.conftest import kb_with_voices
+from tests.factories import cluster_dict
 from tests.test_weekly_run import rows
 from voc.config import Settings, get_settings
+from voc.contracts import Cluster, ProposalStatus, read_proposals
 from voc.knowledge_base import KnowledgeBase
 from voc.lifecycle import ProposalBook
 from voc.periods import parse_week
@@ -48,10 +50,12 @@ def settings(loaded_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory)
 def run_dir(settings: Settings) -> Path:
     target, _ = asyncio.run(run_and_write(settings, period=parse_week(WEEK), run_id="report-run"))
     book = ProposalBook(Store(settings.resolved_database_url))
-    proposals = json.loads((target / "proposals.json").read_text(encoding="utf-8"))
-    book.update(proposals[0]["proposal_id"], "整改中", "张三", "已认领")
-    earlier = dict(proposals[-1], proposal_id="PR-2026-W44-003", cluster_id="C900", due_date="2026-11-06")
-    book.register("old-run", "2026-W44", [earlier], [{"cluster_id": "C900", "tag": "其他>其他>旧问题", "keywords": []}])
+    proposals = read_proposals(target)
+    book.update(proposals[0].proposal_id, ProposalStatus.FIXING, "张三", "已认领")
+    earlier = proposals[-1].model_copy(update={"proposal_id": "PR-2026-W44-003", "cluster_id": "C900",
+                                               "due_date": date(2026, 11, 6)})
+    book.register("old-run", "2026-W44", [earlier], [Cluster.model_validate(cluster_dict(
+        cluster_id="C900", tag="其他>其他>旧问题", keywords=[]))])
     return target
 
 

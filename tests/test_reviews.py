@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from tests.conftest import kb_with_voices
+from voc.contracts import VoiceResult
 from voc.knowledge_base import KnowledgeBase
 from voc.reviews import Correction, ReviewDesk, ReviewError
 
@@ -41,11 +42,11 @@ def test_corrections_are_checked_and_merged_per_field(kb: KnowledgeBase) -> None
     desk.correct("r0", Correction(tag=tag.path), "李四")
     latest = desk.correct("r0", Correction(sentiment="负面"), "王五")
     assert (latest.tag, latest.dimension, latest.sentiment, latest.actor) == (tag.path, tag.dimension, "负面", "王五")
-    queue = desk.queue([{"id": "r0", "needs_review": False, "owner_department": "x", "owner_confidence": 0.9,
-                         "dimension": "人", "tag": "t", "sentiment": "中性", "intensity": 1, "cluster_id": None},
-                        {"id": "r2", "needs_review": True, "owner_department": "x", "owner_confidence": 0.3,
-                         "dimension": "人", "tag": "t", "sentiment": "中性", "intensity": 1, "cluster_id": None}])
-    assert [item.voice_id for item in queue] == ["r2"]
+    results = [VoiceResult.model_validate(
+        {"id": voice_id, "needs_review": review, "owner_department": "x", "owner_confidence": confidence,
+         "dimension": "人", "tag": "t", "sentiment": "中性", "intensity": 1, "cluster_id": None, "engine": "offline"})
+        for voice_id, review, confidence in (("r0", False, 0.9), ("r2", True, 0.3))]
+    assert [item.voice_id for item in desk.page(results).items] == ["r2"]
 
 
 def test_a_corrected_voice_teaches_the_offline_engine(kb: KnowledgeBase) -> None:
@@ -63,9 +64,10 @@ def test_a_corrected_voice_teaches_the_offline_engine(kb: KnowledgeBase) -> None
 
 def test_the_queue_pages_by_cursor_and_a_correction_between_pages_skips_nothing(kb: KnowledgeBase) -> None:
     desk = ReviewDesk(kb.store, kb.matrix, kb.taxonomy)
-    results = [{"id": f"r{i}", "needs_review": True, "owner_department": "x", "owner_confidence": c,
-                "dimension": "人", "tag": "t", "sentiment": "中性", "intensity": 1, "cluster_id": None}
-               for i, c in enumerate((0.5, 0.1, 0.3))]
+    results = [VoiceResult.model_validate(
+        {"id": f"r{i}", "needs_review": True, "owner_department": "x", "owner_confidence": c, "dimension": "人",
+         "tag": "t", "sentiment": "中性", "intensity": 1, "cluster_id": None, "engine": "offline"})
+        for i, c in enumerate((0.5, 0.1, 0.3))]
     first = desk.page(results, limit=2)
     assert [i.voice_id for i in first.items] == ["r1", "r2"] and (first.total, first.pending) == (3, 3)
     assert first.next_cursor

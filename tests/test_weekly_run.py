@@ -9,6 +9,7 @@ import pytest
 
 from agents.runner import RunError, run_and_write, run_graph, write_outputs
 from tests.conftest import write_jsonl
+from voc.contracts import Cluster, Proposal
 from voc.ingest import Ingestor
 from voc.knowledge_base import KnowledgeBase
 from voc.periods import parse_week
@@ -178,7 +179,7 @@ def test_a_recurring_problem_continues_its_open_proposal(run_settings, outputs: 
     book = ProposalBook(Store(run_settings.resolved_database_url))
     assert book.get(first["proposal_id"]).status == "待认领"  # the run registered what it wrote
     earlier = dict(first, proposal_id="PR-2026-W45-009", due_date="2026-11-13")
-    book.register("earlier-run", "2026-W45", [earlier], [cluster])
+    book.register("earlier-run", "2026-W45", [Proposal.model_validate(earlier)], [Cluster.model_validate(cluster)])
     asyncio.run(run_and_write(run_settings, tmp_path, period=parse_week(WEEK), run_id="next-run"))
     _, _, again, _ = load(tmp_path)
     continued = next(p for p in again if p["cluster_id"] == first["cluster_id"])

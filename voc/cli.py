@@ -14,7 +14,6 @@ from rich.table import Table
 
 from voc.cli_common import (
     DEBUG,
-    Engine,
     ServerName,
     Transport,
     VocGroup,
@@ -27,6 +26,7 @@ from voc.cli_common import (
     progress_bars,
 )
 from voc.config import get_settings
+from voc.contracts import Engine, RunEngine
 
 if TYPE_CHECKING:
     from voc.kb_models import Taxonomy
@@ -242,7 +242,7 @@ def run(
     week: Annotated[str | None, typer.Option(help="ISO week, e.g. 2026-W47.")] = None,
     date_from: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD) of a custom period.")] = None,
     date_to: Annotated[str | None, typer.Option("--to", help="Last day (YYYY-MM-DD) of a custom period.")] = None,
-    engine: Annotated[Engine, typer.Option(help="offline (default) or an OpenAI-compatible llm.")] = Engine.OFFLINE,
+    engine: Annotated[RunEngine, typer.Option(help="offline (default) or an OpenAI-compatible llm.")] = Engine.OFFLINE,
     out: Annotated[Path | None, typer.Option(help="Output directory (default DATA_DIR/runs/RUN_ID).")] = None,
     resume: Annotated[str | None, typer.Option(help="Resume the run with this id from its last checkpoint.")] = None,
 ) -> None:
@@ -258,29 +258,29 @@ def run(
     except ValueError as exc:
         raise fail(str(exc)) from exc
     target, summary = execute_run(settings, period, Engine(engine).value, out, resume)
-    counts = summary["counts"]
-    console.print(f"运行 {summary['run_id']} 完成：客户声音 {counts['voices']} 条，负面 {counts['negative']} 条，"
-                  f"共性问题 {counts['clusters']} 个（未归入问题的负面声音 {summary['outlier_rate']:.1%}），"
-                  f"整改建议 {counts['proposals']} 条 → {target}")
-    _print_proposals(target / "proposals.json")
+    counts = summary.counts
+    console.print(f"运行 {summary.run_id} 完成：客户声音 {counts.voices} 条，负面 {counts.negative} 条，"
+                  f"共性问题 {counts.clusters} 个（未归入问题的负面声音 {summary.outlier_rate:.1%}），"
+                  f"整改建议 {counts.proposals} 条 → {target}")
+    _print_proposals(target)
     typer.echo(str(target))
 
 
-def _print_proposals(path: Path) -> None:
-    import json
+def _print_proposals(run_dir: Path) -> None:
+    from voc.contracts import read_proposals
 
-    proposals = json.loads(path.read_text(encoding="utf-8"))
+    proposals = read_proposals(run_dir)
     table = Table("编号", "优先级", "责任部门", "维度", "问题", "到期日", title=f"整改建议（{len(proposals)}条）")
     for p in proposals:
-        table.add_row(*(escape(str(v)) for v in (p["proposal_id"], p["priority"], p["owner_department"],
-                                                  p["dimension"], p["problem"][:48], p["due_date"])))
+        table.add_row(*(escape(str(v)) for v in (p.proposal_id, p.priority, p.owner_department, p.dimension,
+                                                  p.problem[:48], p.due_date)))
     Console().print(table)
 
 
 @app.command("eval")
 def evaluate(
     dataset: Annotated[str, typer.Option(help="A bundled set (gold_v1) or a JSONL path with labels.")] = "gold_v1",
-    engine: Annotated[Engine, typer.Option(help="offline (default) or an OpenAI-compatible llm.")] = Engine.OFFLINE,
+    engine: Annotated[RunEngine, typer.Option(help="offline (default) or an OpenAI-compatible llm.")] = Engine.OFFLINE,
     out: Annotated[Path | None, typer.Option(help="Where scorecard.json/.md go (default DATA_DIR/eval/…).")] = None,
     gate: Annotated[bool, typer.Option(help="Exit 1 when a threshold of eval/thresholds.yaml is missed.")] = True,
     with_review: Annotated[bool, typer.Option(help="Also measure accuracy with an analyst's corrections of the "

@@ -18,6 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
+from voc.contracts import Engine, RunSummary
+
 if TYPE_CHECKING:
     from voc.config import Settings
     from voc.periods import Period
@@ -30,13 +32,6 @@ def progress_bars() -> Iterator[Progress]:
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
         yield progress
-
-
-class Engine(StrEnum):
-    """The `--engine` choices."""
-
-    OFFLINE = "offline"
-    LLM = "llm"
 
 
 class ServerName(StrEnum):
@@ -156,7 +151,7 @@ def ensure_knowledge(settings: Settings) -> None:
 
 
 def execute_run(settings: Settings, period: Period | None, engine: str, out: Path | None,
-                resume: str | None = None) -> tuple[Path, dict[str, Any]]:
+                resume: str | None = None) -> tuple[Path, RunSummary]:
     """The weekly run with a progress bar per agent; a run error becomes a clear CLI error. The run
     id is printed first, so a run that is killed can be resumed."""
     from agents.runner import RunError, new_run_id, run_and_write, run_exists

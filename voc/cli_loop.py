@@ -10,9 +10,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from voc.cli_common import Engine, console, execute_run, fail, parse_day
+from voc.cli_common import console, execute_run, fail, parse_day
 from voc.config import Settings, get_settings
-from voc.lifecycle import Status
+from voc.contracts import Engine, ProposalStatus, RunEngine
 
 proposals_app = typer.Typer(help="整改建议闭环: list, show, update, verify, record as a case.", no_args_is_help=True)
 
@@ -32,14 +32,14 @@ def report(
     format: Annotated[str, typer.Option("--format", help="Comma-separated: html, md, pdf.",
                                         callback=_formats)] = "html,md,pdf",
     out: Annotated[Path | None, typer.Option(help="Output directory (default DATA_DIR/reports/WEEK).")] = None,
-    engine: Annotated[Engine, typer.Option(help="The run to report: offline (default) or llm.")] = Engine.OFFLINE,
+    engine: Annotated[RunEngine, typer.Option(help="The run to report: offline (default) or llm.")] = Engine.OFFLINE,
     rerun: Annotated[bool, typer.Option(help="Run the week again even when a run exists.")] = False,
 ) -> None:
     """The weekly 《客户心声》 report: reuses the week's run when there is one, otherwise runs it."""
+    from voc.contracts import latest_run_dir
     from voc.periods import parse_week
     from voc.report.data import build_report
     from voc.report.render import write_report
-    from voc.run_outputs import latest_run_dir
     from voc.storage import Store
 
     settings = get_settings()
@@ -50,7 +50,7 @@ def report(
         raise fail(str(exc)) from exc
     formats = tuple(f.strip() for f in format.split(",") if f.strip())
     engine_name = Engine(engine).value
-    run_dir = None if rerun else latest_run_dir(settings.runs_dir, period.label, engine_name)
+    run_dir = None if rerun else latest_run_dir(settings.runs_dir, period.label, Engine(engine_name))
     if run_dir is None:
         console.print(f"{period.label} 还没有 {engine_name} 引擎的运行结果：现在运行")
         run_dir, _ = execute_run(settings, period, engine_name, None)
@@ -84,7 +84,7 @@ def _guarded(action: Any) -> Any:
 @proposals_app.command("list")
 def list_proposals(
     owner: Annotated[str | None, typer.Option(help="Only this owner department.")] = None,
-    status: Annotated[Status | None, typer.Option(help="Only this status.")] = None,
+    status: Annotated[ProposalStatus | None, typer.Option(help="Only this status.")] = None,
     overdue: Annotated[bool, typer.Option(help="Only overdue proposals.")] = False,
 ) -> None:
     """Tracked proposals with status, due date and overdue flag."""
@@ -109,14 +109,14 @@ def show_proposal(proposal_id: str) -> None:
 @proposals_app.command("update")
 def update_proposal(
     proposal_id: str,
-    status: Annotated[Status, typer.Option(help="整改中 or 已完成 (已验证 / 未达标 come from verify).")],
+    status: Annotated[ProposalStatus, typer.Option(help="整改中 or 已完成 (已验证 / 未达标 come from verify).")],
     by: Annotated[str, typer.Option("--by", help="Who makes the change.")],
     note: Annotated[str, typer.Option(help="Why, or what was done.")] = "",
     on: Annotated[str | None, typer.Option(help="Completion date YYYY-MM-DD (default today).")] = None,
 ) -> None:
     """Move a proposal along 待认领 → 整改中 → 已完成 (or back to 整改中)."""
     day = parse_day(on, "--on")
-    view = _guarded(lambda: _book(get_settings()).update(proposal_id, Status(status).value, by, note, on=day))
+    view = _guarded(lambda: _book(get_settings()).update(proposal_id, ProposalStatus(status).value, by, note, on=day))
     console.print(f"{view.proposal_id}: {view.status.value}")
 
 

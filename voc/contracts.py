@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -105,6 +105,10 @@ class Engine(StrEnum):
         return cls.FALLBACK if cls.FALLBACK in seen else cls.LLM if cls.LLM in seen else cls.OFFLINE
 
 
+# The engines a run or a chat can be started with (fallback is only ever a result's label).
+RunEngine = Literal[Engine.OFFLINE, Engine.LLM]
+
+
 class VoiceResult(BaseModel):
     """One line of voices.jsonl."""
 
@@ -148,11 +152,14 @@ class Cluster(BaseModel):
     blocked_count: int
 
 
+MAX_TEXT = 2000  # a proposal's prose field; longer is not something the product writes
+
+
 class Kpi(BaseModel):
-    name: str
-    baseline: float
-    target: float
-    unit: str = "件/周"
+    name: str = Field(max_length=200)
+    baseline: float = Field(ge=0)
+    target: float = Field(ge=0)
+    unit: str = Field(default="件/周", max_length=20)
     rule: str = Field(description="How the target follows from the baseline.")
 
 
@@ -161,25 +168,34 @@ class Evidence(BaseModel):
     quote: str = Field(description="Masked excerpt of the voice.")
 
 
+Measure = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+
+
 class Proposal(BaseModel):
     """应用: an owner-assigned improvement proposal (one item of proposals.json)."""
 
-    proposal_id: str
-    cluster_id: str
+    proposal_id: str = Field(min_length=1, max_length=64)
+    cluster_id: str = Field(min_length=1, max_length=64)
     priority: Priority
-    owner_department: str
+    owner_department: str = Field(min_length=1, max_length=100)
     dimension: Dimension
-    problem: str
-    root_cause: str
-    short_term_measures: list[str] = Field(min_length=1)
-    long_term_measures: list[str] = Field(min_length=1)
-    kpis: list[Kpi] = Field(min_length=1)
+    problem: str = Field(min_length=1, max_length=MAX_TEXT)
+    root_cause: str = Field(max_length=MAX_TEXT)
+    short_term_measures: list[Measure] = Field(min_length=1, max_length=50)
+    long_term_measures: list[Measure] = Field(min_length=1, max_length=50)
+    kpis: list[Kpi] = Field(min_length=1, max_length=20)
     due_date: date
     evidence_voice_ids: list[str] = Field(min_length=1)
     evidence: list[Evidence] = Field(default_factory=list)
     cited_case_ids: list[str] = Field(default_factory=list)
     cited_doc_ids: list[str] = Field(default_factory=list)
     engine: Engine = Engine.OFFLINE
+
+
+class ProblemView(Cluster):
+    """A cluster with the id of the proposal written for it (null when it has none)."""
+
+    proposal_id: str | None = None
 
 
 class PeriodRef(BaseModel):
@@ -276,7 +292,10 @@ def latest_run_dir(runs_dir: Path, label: str, engine: Engine | None = Engine.OF
     """The newest complete run of a period (with this engine, unless None), if any."""
     found: list[tuple[float, str]] = []
     for path in runs_dir.glob(f"*/{SUMMARY_FILE}"):
-        summary = read_summary(path.parent)
+        try:
+            summary = read_summary(path.parent)
+        except (OSError, ValueError):  # a half-written or foreign run.json is not a run
+            continue
         if summary.period.label == label and engine in (None, summary.engine) and RunOutputs.is_complete(path.parent):
             found.append((path.stat().st_mtime, str(path.parent)))
     return Path(max(found)[1]) if found else None

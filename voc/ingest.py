@@ -32,9 +32,9 @@ from voc.ingest_rows import (
     to_voice,
 )
 from voc.models import LOCAL_TZ, Voice, funnel_tier
+from voc.periods import week_label
 from voc.pii import mask_text
 from voc.pii_metadata import mask_value
-from voc.periods import week_label
 from voc.storage import Store, VoiceRow
 
 __all__ = ["ColumnMap", "FileReport", "IngestError", "Ingestor", "RowError", "decode_bytes", "parse_datetime",

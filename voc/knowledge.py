@@ -49,11 +49,11 @@ def _matrix_from_csv(path: Path) -> ServiceMatrix:
     """CSV columns: id, channels, business, scene, keywords, owner, role[, description].
     Lists are separated by | or 、. Departments are the owners named, in order of appearance."""
     rows = list(csv.DictReader(decode_bytes(path.read_bytes()).splitlines()))
-    entries = [MatrixEntry(id=r["id"], channels=_split(r.get("channels", "*")) or ["*"],  # type: ignore[arg-type]
-                           business=_split(r.get("business", "*")) or ["*"],  # type: ignore[arg-type]
-                           scene=r["scene"], keywords=_split(r["keywords"]), owner=r["owner"].strip(),
-                           role=r.get("role", "").strip(), description=r.get("description", "") or "")
-               for r in rows]
+    entries = [MatrixEntry.model_validate({
+        "id": r["id"], "channels": _split(r.get("channels", "*")) or ["*"],
+        "business": _split(r.get("business", "*")) or ["*"], "scene": r["scene"], "keywords": _split(r["keywords"]),
+        "owner": r["owner"].strip(), "role": r.get("role", "").strip(), "description": r.get("description", "") or ""})
+        for r in rows]
     owners = list(dict.fromkeys(e.owner for e in entries))
     return ServiceMatrix(version=f"csv:{path.name}", departments=[Department(name=o, scope="") for o in owners],
                          entries=entries)

@@ -14,41 +14,40 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from voc.periods import is_iso_week, parse_week, shift_week, week_label
+from voc.contracts import OPEN_STATUSES, Cluster, Kpi, Priority, Proposal, ProposalStatus
+from voc.errors import Conflict, NotFound
+from voc.periods import is_iso_week, shift_week, week_label
 from voc.storage import ProblemVolumeRow, ProposalEventRow, ProposalRow, Store, VoiceRow
 
 SIGNIFICANCE = 0.05
 KEYWORD_MATCH = 0.5  # Jaccard overlap of cluster keywords that makes a different tag the same problem
 
 
-class Status(StrEnum):
-    CLAIM = "待认领"
-    FIXING = "整改中"
-    DONE = "已完成"
-    VERIFIED = "已验证"
-    FAILED = "未达标"
-
-
 # Verification alone moves 已完成 to 已验证 or 未达标; a failed fix goes back to work.
-TRANSITIONS: dict[Status, set[Status]] = {
-    Status.CLAIM: {Status.FIXING},
-    Status.FIXING: {Status.DONE},
-    Status.DONE: {Status.FIXING},
-    Status.FAILED: {Status.FIXING},
-    Status.VERIFIED: set(),
+TRANSITIONS: dict[ProposalStatus, set[ProposalStatus]] = {
+    ProposalStatus.CLAIM: {ProposalStatus.FIXING},
+    ProposalStatus.FIXING: {ProposalStatus.DONE},
+    ProposalStatus.DONE: {ProposalStatus.FIXING},
+    ProposalStatus.FAILED: {ProposalStatus.FIXING},
+    ProposalStatus.VERIFIED: set(),
 }
-WORKING = (Status.CLAIM, Status.FIXING, Status.FAILED)  # not fixed yet: these can be overdue
 
 
-class LifecycleError(ValueError):
+FINISHED = (ProposalStatus.DONE, ProposalStatus.VERIFIED, ProposalStatus.FAILED)  # completed at least once
+
+
+class LifecycleError(Conflict):
     """A change the closed loop does not allow; the message says why."""
+
+
+class UnknownProposal(LifecycleError, NotFound):
+    """No proposal has this id."""
 
 
 class Event(BaseModel):
@@ -79,7 +78,7 @@ class Effect(BaseModel):
     significant: bool
     recurrences: int = Field(description="Voices of the same problem after the fix (同类客诉复发).")
     recurring_weeks: int
-    verdict: Status
+    verdict: ProposalStatus
 
     def summary(self) -> str:
         return (f"基线{len(self.baseline_weeks)}周均值{self.baseline_mean:.1f}条/周，整改后{len(self.after_weeks)}周"
@@ -91,24 +90,24 @@ class ProposalView(BaseModel):
     """A tracked proposal as the CLI, the report and the MCP tools show it."""
 
     proposal_id: str
-    status: Status
+    status: ProposalStatus
     owner_department: str
     tag: str
-    priority: str
+    priority: Priority
     problem: str
     first_week: str
     last_seen_week: str
     due_date: date
     completed_on: date | None
     overdue: bool
-    effect: dict[str, Any] | None = None
+    effect: Effect | None = None
     case_id: str | None = None
-    proposal: dict[str, Any]
+    proposal: Proposal
     events: list[Event] = Field(default_factory=list)
 
 
 def is_overdue(status: str, due: date, today: date) -> bool:
-    return Status(status) in WORKING and today > due
+    return ProposalStatus(status) in OPEN_STATUSES and today > due
 
 
 def keyword_overlap(a: Iterable[str], b: Iterable[str]) -> float:
@@ -134,7 +133,7 @@ class ProposalBook:
         skip = set(exclude)
         with self.store.session() as session:
             rows = session.scalars(select(ProposalRow).where(ProposalRow.owner_department == owner,
-                                                             ProposalRow.status != Status.VERIFIED.value)
+                                                             ProposalRow.status != ProposalStatus.VERIFIED.value)
                                    .order_by(ProposalRow.first_week, ProposalRow.id)).all()
         candidates = [(row.tag == tag, keyword_overlap(row.keywords, keywords), row)
                       for row in rows if row.id not in skip]
@@ -143,27 +142,27 @@ class ProposalBook:
             return None
         return max(matching, key=lambda c: (c[0], c[1]))[2]
 
-    def register(self, run_id: str, week: str, proposals: list[dict[str, Any]], clusters: list[dict[str, Any]],
+    def register(self, run_id: str, week: str, proposals: list[Proposal], clusters: list[Cluster],
                  at: datetime | None = None) -> dict[str, int]:
         """Record a run's proposals: new ones as 待认领, matched ones as a recurrence of that week.
         Idempotent: registering the same run again changes nothing."""
         at = at or datetime.now(UTC)
-        by_cluster = {c["cluster_id"]: c for c in clusters}
+        by_cluster = {c.cluster_id: c for c in clusters}
         created = recurred = 0
         with self.store.session() as session:
             for proposal in proposals:
-                cluster = by_cluster.get(proposal["cluster_id"], {})
-                row = session.get(ProposalRow, proposal["proposal_id"])
+                cluster = by_cluster.get(proposal.cluster_id)
+                row = session.get(ProposalRow, proposal.proposal_id)
                 if row is None:
                     session.add(_new_row(proposal, cluster, week))
                     session.flush()  # the row first: events refer to it
-                    session.add(ProposalEventRow(proposal_id=proposal["proposal_id"], at=at, actor=f"run {run_id}",
-                                                 kind="创建", to_status=Status.CLAIM.value, week=week,
-                                                 note=proposal["problem"]))
+                    session.add(ProposalEventRow(proposal_id=proposal.proposal_id, at=at, actor=f"run {run_id}",
+                                                 kind="创建", to_status=ProposalStatus.CLAIM.value, week=week,
+                                                 note=proposal.problem))
                     created += 1
                 elif week != row.first_week and not _has_event(session, row.id, "复发", week):
                     row.last_seen_week = max(row.last_seen_week, week)
-                    count = cluster.get("current_count", 0)
+                    count = cluster.current_count if cluster else 0
                     session.add(ProposalEventRow(proposal_id=row.id, at=at, actor=f"run {run_id}", kind="复发",
                                                  week=week, note=f"{week}同类问题再现{count}条（状态：{row.status}）",
                                                  figures={"current_count": count}))
@@ -196,7 +195,7 @@ class ProposalBook:
         if owner:
             statement = statement.where(ProposalRow.owner_department == owner)
         if status:
-            statement = statement.where(ProposalRow.status == Status(status).value)
+            statement = statement.where(ProposalRow.status == ProposalStatus(status).value)
         with self.store.session() as session:
             rows = session.scalars(statement).all()
             return [self._view(session, row, today or date.today(), with_events) for row in rows]
@@ -210,17 +209,20 @@ class ProposalBook:
         if with_events:
             events = [Event.model_validate(e, from_attributes=True) for e in session.scalars(
                 select(ProposalEventRow).where(ProposalEventRow.proposal_id == row.id).order_by(ProposalEventRow.id))]
-        return ProposalView(proposal_id=row.id, status=Status(row.status), owner_department=row.owner_department,
-                            tag=row.tag, priority=row.priority, problem=row.payload["problem"],
+        return ProposalView(proposal_id=row.id, status=ProposalStatus(row.status),
+                            owner_department=row.owner_department,
+                            tag=row.tag, priority=Priority(row.priority), problem=row.payload["problem"],
                             first_week=row.first_week, last_seen_week=row.last_seen_week, due_date=row.due_date,
                             completed_on=row.completed_on, overdue=is_overdue(row.status, row.due_date, today),
-                            effect=row.effect, case_id=row.case_id, proposal=row.payload, events=events)
+                            effect=Effect.model_validate(row.effect) if row.effect else None, case_id=row.case_id,
+                            proposal=Proposal.model_validate(row.payload),
+                            events=events)
 
     @staticmethod
     def _row(session: Any, proposal_id: str) -> ProposalRow:
         row = session.get(ProposalRow, proposal_id)
         if row is None:
-            raise LifecycleError(f"no proposal {proposal_id!r}")
+            raise UnknownProposal(f"no proposal {proposal_id!r}")
         return row
 
     # ------------------------------------------------------------------ changing
@@ -228,22 +230,23 @@ class ProposalBook:
     def update(self, proposal_id: str, to_status: str, actor: str, note: str = "", on: date | None = None,
                at: datetime | None = None) -> ProposalView:
         """Move a proposal along its lifecycle; 已验证 / 未达标 come only from `verify`."""
-        target = Status(to_status)
+        target = ProposalStatus(to_status)
         if not actor.strip():
             raise LifecycleError("who made the change is required")
         with self.store.session() as session:
             row = self._row(session, proposal_id)
-            current = Status(row.status)
+            current = ProposalStatus(row.status)
             if target not in TRANSITIONS[current]:
                 allowed = "、".join(s.value for s in TRANSITIONS[current]) or "无（已闭环）"
-                verified = target in (Status.VERIFIED, Status.FAILED)
-                hint = "；已验证/未达标由验证得出（voc proposals verify）" if verified else ""
+                verified = target in (ProposalStatus.VERIFIED, ProposalStatus.FAILED)
+                verdicts = f"{ProposalStatus.VERIFIED}/{ProposalStatus.FAILED}"
+                hint = f"；{verdicts}由验证得出（voc proposals verify）" if verified else ""
                 raise LifecycleError(f"{proposal_id}: {current.value} 不能直接变为 {target.value}，"
                                      f"可变为：{allowed}{hint}")
             row.status = target.value
-            if target is Status.DONE:
+            if target is ProposalStatus.DONE:
                 row.completed_on = on or date.today()
-            elif target is Status.FIXING:
+            elif target is ProposalStatus.FIXING:
                 row.completed_on = None  # back to work: a later completion starts a new after-period
             session.add(ProposalEventRow(proposal_id=row.id, at=at or datetime.now(UTC), actor=actor, kind="状态变更",
                                          from_status=current.value, to_status=target.value, note=note))
@@ -255,8 +258,9 @@ class ProposalBook:
         cannot answer yet (not completed, too few measured weeks, no baseline voices)."""
         with self.store.session() as session:
             row = self._row(session, proposal_id)
-            if row.completed_on is None or Status(row.status) not in (Status.DONE, Status.VERIFIED, Status.FAILED):
-                raise LifecycleError(f"{proposal_id}: 只有已完成的建议才能验证效果（当前：{row.status}）")
+            if row.completed_on is None or ProposalStatus(row.status) not in FINISHED:
+                raise LifecycleError(
+                    f"{proposal_id}: 只有{ProposalStatus.DONE}的建议才能验证效果（当前：{row.status}）")
             measured = set(session.scalars(select(ProblemVolumeRow.week).distinct()))
             counts = {week: n for week, n in session.execute(
                 select(ProblemVolumeRow.week, ProblemVolumeRow.negatives).where(
@@ -264,7 +268,7 @@ class ProposalBook:
             completed_week = week_label(row.completed_on)
             before = [w for w in sorted(measured) if w < completed_week][-baseline_weeks:]
             after = [w for w in sorted(measured) if w > completed_week][:max_after_weeks]
-            kpi = row.payload["kpis"][0]
+            kpi = Kpi.model_validate(row.payload["kpis"][0])
         if len(after) < min_after_weeks:
             raise LifecycleError(f"{proposal_id}: 完成周{completed_week}之后只有{len(after)}周运行结果，至少需要"
                                  f"{min_after_weeks}周（先运行 voc run --week {shift_week(completed_week, 1)}）")
@@ -276,8 +280,8 @@ class ProposalBook:
         effect = self.evaluate(proposal_id, **windows)
         with self.store.session() as session:
             row = self._row(session, proposal_id)
-            if Status(row.status) is not Status.DONE:
-                raise LifecycleError(f"{proposal_id}: 只有已完成的建议才能验证（当前：{row.status}）")
+            if ProposalStatus(row.status) is not ProposalStatus.DONE:
+                raise LifecycleError(f"{proposal_id}: 只有{ProposalStatus.DONE}的建议才能验证（当前：{row.status}）")
             previous, row.status = row.status, effect.verdict.value
             row.effect = effect.model_dump(mode="json")
             session.add(ProposalEventRow(proposal_id=row.id, at=at or datetime.now(UTC), actor=actor, kind="验证",
@@ -288,19 +292,20 @@ class ProposalBook:
     def case_payload(self, proposal_id: str) -> dict[str, Any]:
         """A verified proposal as a case for the library (the cases MCP server's record_case)."""
         view = self.get(proposal_id)
-        if view.status is not Status.VERIFIED or view.effect is None:
-            raise LifecycleError(f"{proposal_id}: 只有已验证的建议才能沉淀为案例（当前：{view.status.value}）")
+        if view.status is not ProposalStatus.VERIFIED or view.effect is None:
+            raise LifecycleError(
+                f"{proposal_id}: 只有{ProposalStatus.VERIFIED}的建议才能沉淀为案例（当前：{view.status.value}）")
         if view.case_id:
             raise LifecycleError(f"{proposal_id}: 已沉淀为案例 {view.case_id}")
-        effect, p = Effect.model_validate(view.effect), view.proposal
+        effect, p = view.effect, view.proposal
         with self.store.session() as session:
             businesses = Counter(session.scalars(select(VoiceRow.business).where(
-                VoiceRow.id.in_(p["evidence_voice_ids"]), VoiceRow.business.is_not(None))))
+                VoiceRow.id.in_(p.evidence_voice_ids), VoiceRow.business.is_not(None))))
         business = min(businesses.items(), key=lambda kv: (-kv[1], kv[0]))[0] if businesses else "其他"
-        return {"title": f"{view.tag.split('>')[-1]}整改（{proposal_id}）", "problem": p["problem"],
-                "business": business, "dimension": p["dimension"], "tag": view.tag or None,
-                "root_cause": p["root_cause"], "short_term_measures": p["short_term_measures"],
-                "long_term_measures": p["long_term_measures"], "owner": view.owner_department,
+        return {"title": f"{view.tag.split('>')[-1]}整改（{proposal_id}）", "problem": p.problem,
+                "business": business, "dimension": p.dimension.value, "tag": view.tag or None,
+                "root_cause": p.root_cause, "short_term_measures": p.short_term_measures,
+                "long_term_measures": p.long_term_measures, "owner": view.owner_department,
                 "effect": [{"metric": "同类问题负面声量（条/周）", "before": f"{effect.baseline_mean:g}",
                             "after": f"{effect.after_mean:g}"},
                            {"metric": "整改后复发（条）", "before": "—", "after": str(effect.recurrences)}],
@@ -314,12 +319,12 @@ class ProposalBook:
                                          note=f"已录入案例库 {case_id}"))
 
 
-def _new_row(proposal: dict[str, Any], cluster: dict[str, Any], week: str) -> ProposalRow:
-    return ProposalRow(id=proposal["proposal_id"], status=Status.CLAIM.value,
-                       owner_department=proposal["owner_department"], tag=cluster.get("tag", ""),
-                       priority=proposal["priority"], first_week=week, last_seen_week=week,
-                       due_date=date.fromisoformat(str(proposal["due_date"])), keywords=cluster.get("keywords", []),
-                       payload=proposal)
+def _new_row(proposal: Proposal, cluster: Cluster | None, week: str) -> ProposalRow:
+    return ProposalRow(id=proposal.proposal_id, status=ProposalStatus.CLAIM.value,
+                       owner_department=proposal.owner_department, tag=cluster.tag if cluster else "",
+                       priority=proposal.priority.value, first_week=week, last_seen_week=week,
+                       due_date=proposal.due_date, keywords=cluster.keywords if cluster else [],
+                       payload=proposal.model_dump(mode="json"))
 
 
 def _has_event(session: Any, proposal_id: str, kind: str, week: str) -> bool:
@@ -329,7 +334,7 @@ def _has_event(session: Any, proposal_id: str, kind: str, week: str) -> bool:
 
 
 def _effect(proposal_id: str, completed_week: str, before: list[str], after: list[str], counts: dict[str, int],
-            kpi: dict[str, Any]) -> Effect:
+            kpi: Kpi) -> Effect:
     baseline = [counts.get(w, 0) for w in before]
     later = [counts.get(w, 0) for w in after]
     if sum(baseline) == 0:
@@ -341,7 +346,7 @@ def _effect(proposal_id: str, completed_week: str, before: list[str], after: lis
     from scipy.stats import binomtest  # imported here: scipy.stats takes a second to load, the CLI is quicker
 
     p_value = float(binomtest(sum(later), sum(later) + sum(baseline), share, alternative="less").pvalue)
-    required = 1 - float(kpi["target"]) / float(kpi["baseline"]) if float(kpi["baseline"]) else 0.0
+    required = 1 - kpi.target / kpi.baseline if kpi.baseline else 0.0
     reduction = 1 - after_mean / baseline_mean
     passed = p_value < SIGNIFICANCE and reduction >= required - 1e-9
     return Effect(proposal_id=proposal_id, completed_week=completed_week, baseline_weeks=before,
@@ -349,4 +354,5 @@ def _effect(proposal_id: str, completed_week: str, before: list[str], after: lis
                   baseline_mean=round(baseline_mean, 3), after_mean=round(after_mean, 3),
                   reduction=round(reduction, 4), required_reduction=round(required, 4), p_value=round(p_value, 6),
                   significant=p_value < SIGNIFICANCE, recurrences=sum(later),
-                  recurring_weeks=sum(1 for n in later if n), verdict=Status.VERIFIED if passed else Status.FAILED)
+                  recurring_weeks=sum(1 for n in later if n),
+                  verdict=ProposalStatus.VERIFIED if passed else ProposalStatus.FAILED)

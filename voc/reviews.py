@@ -9,11 +9,13 @@ import binascii
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
+from voc.contracts import Dimension, Sentiment, VoiceResult
+from voc.errors import Invalid, NotFound
 from voc.kb_models import ServiceMatrix, Taxonomy
 from voc.pii import mask_text
 from voc.storage import CorrectionRow, Store, VoiceRow
@@ -21,15 +23,22 @@ from voc.storage import CorrectionRow, Store, VoiceRow
 FIELDS = ("owner_department", "dimension", "tag", "sentiment")
 
 
-class ReviewError(ValueError):
+class ReviewError(Invalid):
     """A correction that cannot be stored; the message says why."""
+
+
+class UnknownVoice(ReviewError, NotFound):
+    """No stored voice has this id."""
+
+
+QUEUE_LABELS = {"owner_department", "owner_confidence", "dimension", "tag", "sentiment", "intensity", "cluster_id"}
 
 
 class Correction(BaseModel):
     owner_department: str | None = None
-    dimension: Literal["人", "机", "物", "法", "环"] | None = None
+    dimension: Dimension | None = None
     tag: str | None = Field(default=None, description="L1>L2>L3 from the taxonomy.")
-    sentiment: Literal["负面", "中性", "正面"] | None = None
+    sentiment: Sentiment | None = None
 
     @model_validator(mode="after")
     def _something(self) -> Correction:
@@ -91,7 +100,7 @@ class ReviewDesk:
             raise ReviewError("who made the correction is required")
         with self.store.session() as session:
             if session.get(VoiceRow, voice_id) is None:
-                raise ReviewError(f"no voice {voice_id!r}")
+                raise UnknownVoice(f"no voice {voice_id!r}")
             session.add(CorrectionRow(voice_id=voice_id, actor=actor, at=at or datetime.now(UTC), note=note,
                                       **fixed.model_dump()))
         return self.latest([voice_id])[voice_id]
@@ -123,36 +132,30 @@ class ReviewDesk:
                 current |= {"actor": row.actor, "at": row.at}
         return {i: Corrected.model_validate(v) for i, v in merged.items()}
 
-    def queue(self, results: list[dict[str, Any]], include: Iterable[str] = ()) -> list[QueueItem]:
-        """Voices a run flagged needs_review (and any asked for), with their text and labels."""
-        wanted = [r for r in results if r["needs_review"] or r["id"] in set(include)]
-        return self._items(wanted, self.latest([r["id"] for r in wanted]))
-
-    def page(self, results: list[dict[str, Any]], include: Iterable[str] = (), limit: int = 50,
+    def page(self, results: list[VoiceResult], include: Iterable[str] = (), limit: int = 50,
              after: str | None = None) -> QueuePage:
         """One page of the queue, in its order (uncorrected first, then by owner confidence and id);
         `after` is the previous page's next_cursor. Only the page's texts are read from the store."""
         asked = set(include)
-        wanted = [r for r in results if r["needs_review"] or r["id"] in asked]
-        corrected = self.latest([r["id"] for r in wanted])
-        ordered = sorted((((int(r["id"] in corrected), float(r["owner_confidence"]), str(r["id"])), r)
-                          for r in wanted), key=lambda pair: pair[0])
+        wanted = [r for r in results if r.needs_review or r.id in asked]
+        corrected = self.latest([r.id for r in wanted])
+        ordered = sorted((((int(r.id in corrected), r.owner_confidence, r.id), r) for r in wanted),
+                         key=lambda pair: pair[0])
         start = _after(after) if after else None
         rest = [pair for pair in ordered if pair[0] > start] if start else ordered
         chosen = rest[:limit]
-        return QueuePage(total=len(wanted), pending=sum(r["id"] not in corrected for r in wanted),
+        return QueuePage(total=len(wanted), pending=sum(r.id not in corrected for r in wanted),
                          items=self._items([r for _, r in chosen], corrected),
                          next_cursor=_cursor(chosen[-1][0]) if len(rest) > limit else None)
 
-    def _items(self, wanted: list[dict[str, Any]], corrected: dict[str, Corrected]) -> list[QueueItem]:
+    def _items(self, wanted: list[VoiceResult], corrected: dict[str, Corrected]) -> list[QueueItem]:
         with self.store.session() as session:
-            ids = [r["id"] for r in wanted]
+            ids = [r.id for r in wanted]
             rows = {v.id: v for v in session.scalars(select(VoiceRow).where(VoiceRow.id.in_(ids)))}
-        return [QueueItem(voice_id=r["id"], text=mask_text(rows[r["id"]].text), channel=rows[r["id"]].channel,
-                          business=rows[r["id"]].business, corrected=corrected.get(r["id"]),
-                          labels={f: r[f] for f in ("owner_department", "owner_confidence", "dimension", "tag",
-                                                     "sentiment", "intensity", "cluster_id")})
-                for r in wanted if r["id"] in rows]
+        return [QueueItem(voice_id=r.id, text=mask_text(rows[r.id].text), channel=rows[r.id].channel,
+                          business=rows[r.id].business, corrected=corrected.get(r.id),
+                          labels=r.model_dump(mode="json", include=QUEUE_LABELS))
+                for r in wanted if r.id in rows]
 
     def examples(self) -> list[tuple[str, Corrected]]:
         """Masked texts of corrected voices with their corrected labels: the offline engine's

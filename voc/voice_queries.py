@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field, computed_field
@@ -16,19 +16,26 @@ from sqlalchemy import Boolean, ColumnElement, Select, String, and_, bindparam, 
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from voc.kb_models import Dimension
+from voc.contracts import (
+    VOICES_FILE,
+    Dimension,
+    Priority,
+    Sentiment,
+    VoiceResult,
+    latest_run_dir,
+    read_clusters,
+    read_voices,
+)
+from voc.errors import Invalid
 from voc.models import Business, Channel, FunnelTier, Segment, SourceType, Voice
 from voc.periods import Period
-from voc.run_outputs import latest_run_dir
 from voc.storage import Store, VoiceRow
 from voc.text_search import query_terms
 
 SAMPLE_POOL = 3000
-Sentiment = Literal["负面", "中性", "正面"]
-Priority = Literal["P1", "P2", "P3", "P4"]
 
 
-class QueryError(ValueError):
+class QueryError(Invalid):
     """A query that cannot be answered as asked; the message is for the person who asked."""
 
 
@@ -132,14 +139,14 @@ class LabelFilter(BaseModel):
     def active(self) -> bool:
         return any(value is not None for value in self.model_dump().values())
 
-    def admits(self, labels: dict[str, Any], priority: str | None) -> bool:
-        tag = str(labels.get("tag") or "")
-        return ((self.sentiment is None or labels.get("sentiment") == self.sentiment)
-                and (self.owner_department is None or labels.get("owner_department") == self.owner_department)
-                and (self.dimension is None or labels.get("dimension") == self.dimension)
+    def admits(self, labels: VoiceResult, priority: Priority | None) -> bool:
+        tag = labels.tag
+        return ((self.sentiment is None or labels.sentiment is self.sentiment)
+                and (self.owner_department is None or labels.owner_department == self.owner_department)
+                and (self.dimension is None or labels.dimension is self.dimension)
                 and (self.tag is None or tag == self.tag or tag.startswith(self.tag.rstrip(">") + ">"))
-                and (self.cluster_id is None or labels.get("cluster_id") == self.cluster_id)
-                and (self.priority is None or priority == self.priority))
+                and (self.cluster_id is None or labels.cluster_id == self.cluster_id)
+                and (self.priority is None or priority is self.priority))
 
 
 class LabelledVoices(BaseModel):
@@ -154,22 +161,15 @@ def labelled_voices(runs_dir: Path, period: Period, labels: LabelFilter) -> Labe
         raise QueryError(f"{period.label} has no weekly run yet, and sentiment, owner, dimension, tag, cluster "
                          f"and priority come from one (run `voc run --week …` first); "
                          f"本期尚无周度运行结果，无法按标签筛选")
-    voices, priorities = _run_labels(str(run_dir / "voices.jsonl"), str(run_dir / "clusters.json"),
-                                     (run_dir / "voices.jsonl").stat().st_mtime_ns)
-    chosen = frozenset(v["id"] for v in voices if labels.admits(v, priorities.get(v.get("cluster_id") or "")))
+    voices, priorities = _run_labels(run_dir, (run_dir / VOICES_FILE).stat().st_mtime_ns)
+    chosen = frozenset(v.id for v in voices if labels.admits(v, priorities.get(v.cluster_id or "")))
     return LabelledVoices(run_id=run_dir.name, voice_ids=chosen)
 
 
 @lru_cache(maxsize=8)
-def _run_labels(voices_path: str, clusters_path: str, _mtime: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def _run_labels(run_dir: Path, _mtime: int) -> tuple[list[VoiceResult], dict[str, Priority]]:
     """A run's voice labels and cluster priorities, read once per run (the mtime keys the cache)."""
-    keep = ("id", "sentiment", "owner_department", "dimension", "tag", "cluster_id")
-    with open(voices_path, encoding="utf-8") as lines:
-        voices = [{k: record.get(k) for k in keep} for line in lines if line.strip()
-                  for record in [json.loads(line)]]
-    with open(clusters_path, encoding="utf-8") as file:
-        priorities = {str(c["cluster_id"]): str(c["priority"]) for c in json.load(file)}
-    return voices, priorities
+    return read_voices(run_dir), {c.cluster_id: c.priority for c in read_clusters(run_dir)}
 
 
 class VoiceRecord(Voice):

@@ -20,7 +20,7 @@ from voc.api import chat, knowledge, proposals, reports, reviews, runs, voices, 
 from voc.api.guards import AccessGuard, BodyLimit, HostGuard, SecurityHeaders
 from voc.api.services import Services
 from voc.config import Settings, get_settings
-from voc.lifecycle import LifecycleError
+from voc.errors import Conflict, NotFound, VocError
 from voc.storage import Store
 
 log = logging.getLogger(__name__)
@@ -80,8 +80,16 @@ def _errors(app: FastAPI) -> None:
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)  # the trace stays here
         return JSONResponse({"error": "内部错误"}, status_code=500)
 
-    @app.exception_handler(LifecycleError)
-    async def lifecycle(_request: Request, exc: LifecycleError) -> JSONResponse:
-        status = 404 if str(exc).startswith("no proposal") else 409
-        return JSONResponse({"error": str(exc)}, status_code=status)
+    @app.exception_handler(VocError)
+    async def expected(_request: Request, exc: VocError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=status_of(exc))
+
+
+def status_of(error: VocError) -> int:
+    """The HTTP status of an expected failure, by its kind (not its message)."""
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, Conflict):
+        return 409
+    return 422
 

@@ -7,9 +7,9 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
@@ -17,6 +17,8 @@ from pydantic import BaseModel, Field
 from agents.chat import ChatContext
 from voc.api.deps import ServicesDep
 from voc.api.services import Services
+from voc.contracts import Engine, RunEngine
+from voc.errors import Invalid, NotFound
 
 router = APIRouter(prefix="/api/chat", tags=["chat"])
 SESSION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -27,7 +29,7 @@ class ChatRequest(BaseModel):
     message: str = Field(min_length=1, max_length=2000, description="The analyst's question, in Chinese.")
     session_id: str | None = Field(default=None, pattern=SESSION.pattern,
                                    description="Continue a conversation; a new one is started when omitted.")
-    engine: Literal["offline", "llm"] = Field(default="offline", description="llm needs VOC_LLM_BASE_URL/MODEL.")
+    engine: RunEngine = Field(default=Engine.OFFLINE, description="llm needs VOC_LLM_BASE_URL/MODEL.")
 
 
 class ChatMessage(BaseModel):
@@ -60,8 +62,8 @@ async def stream_answer(services: Services, session_id: str, message: str, engin
 async def chat(body: ChatRequest, services: ServicesDep) -> StreamingResponse:
     """Ask a question. Events: `session`, then `step` / `tool` as they happen, then `answer` (text,
     voice_ids, proposal_ids), then `done`."""
-    if body.engine == "llm" and services.chat_llm is None:
-        raise HTTPException(422, "the LLM engine is not configured: set VOC_LLM_BASE_URL and VOC_LLM_MODEL")
+    if body.engine == Engine.LLM and services.chat_llm is None:
+        raise Invalid("the LLM engine is not configured: set VOC_LLM_BASE_URL and VOC_LLM_MODEL")
     session_id = body.session_id or uuid.uuid4().hex
     return StreamingResponse(stream_answer(services, session_id, body.message, body.engine),
                              media_type="text/event-stream",
@@ -72,8 +74,8 @@ async def chat(body: ChatRequest, services: ServicesDep) -> StreamingResponse:
 async def history(session_id: str, services: ServicesDep) -> list[ChatMessage]:
     """The messages of a conversation so far."""
     if not SESSION.match(session_id):
-        raise HTTPException(422, "not a session id")
+        raise Invalid("not a session id")
     snapshot = await services.chat.aget_state({"configurable": {"thread_id": f"chat-{session_id}"}})
     if not snapshot.values:
-        raise HTTPException(404, f"no conversation {session_id!r}")
+        raise NotFound(f"no conversation {session_id!r}")
     return [ChatMessage.model_validate(m) for m in snapshot.values.get("messages", [])]

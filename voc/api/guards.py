@@ -9,14 +9,13 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from voc.auth import bearer_matches
+from voc.auth import BearerGuard, header, reply_error
 
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; font-src 'self'; img-src 'self' blob:; "
             "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -26,22 +25,6 @@ API_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancest
 # Open without the token: the page and its assets (they hold no data) and the API's description.
 PUBLIC = ("/", "/docs", "/openapi.json")
 NO_TOKEN_OFF_LOOPBACK = "未配置访问令牌：非本机访问 /api 前，请先设置环境变量 VOC_API_TOKEN 并重启服务"
-
-
-async def reply_error(send: Send, status: int, error: str, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
-    """A JSON `{"error": …}` answer, as the app's exception handlers give (these guards run outside them)."""
-    body = json.dumps({"error": error}, ensure_ascii=False).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *headers]})
-    await send({"type": "http.response.body", "body": body})
-
-
-def header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 def route_path(scope: Scope) -> str:
@@ -115,21 +98,20 @@ def _origin_host(origin: str) -> str:
 
 class AccessGuard:
     """/api (every path but the page's and the docs'): with a token, `Authorization: Bearer <token>` (401
-    otherwise); without one, only a request that arrives on a loopback address from a loopback client
-    (403 otherwise)."""
+    otherwise, through the guard the MCP HTTP transport uses too); without one, only a request that
+    arrives on a loopback address from a loopback client (403 otherwise)."""
 
     def __init__(self, app: ASGIApp, token: str | None) -> None:
         self.app = app
-        self.token = token
+        self.bearer = BearerGuard(app, token, exempt=lambda scope: is_public(route_path(scope))) if token else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not is_public(route_path(scope)):
-            if self.token is None and not _local(scope):
-                await reply_error(send, 403, NO_TOKEN_OFF_LOOPBACK)
-                return
-            if self.token is not None and not bearer_matches(header(scope, b"authorization"), self.token):
-                await reply_error(send, 401, "missing or wrong bearer token", [(b"www-authenticate", b"Bearer")])
-                return
+        if self.bearer is not None:
+            await self.bearer(scope, receive, send)
+            return
+        if scope["type"] == "http" and not is_public(route_path(scope)) and not _local(scope):
+            await reply_error(send, 403, NO_TOKEN_OFF_LOOPBACK)
+            return
         await self.app(scope, receive, send)
 
 

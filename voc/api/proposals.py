@@ -8,13 +8,14 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from voc.api.deps import BookDep
-from voc.lifecycle import Effect, ProposalView, Status
+from voc.contracts import ProposalStatus
+from voc.lifecycle import Effect, ProposalView
 
 router = APIRouter(prefix="/api/proposals", tags=["proposals"])
 
 
 class StatusChange(BaseModel):
-    status: Status = Field(description="整改中 or 已完成 (已验证 / 未达标 come from verification).")
+    status: ProposalStatus = Field(description="整改中 or 已完成 (已验证 / 未达标 come from verification).")
     actor: str = Field(min_length=1, max_length=64, description="Who makes the change.")
     note: str = Field(default="", max_length=1000)
     on: date | None = Field(default=None, description="Completion date (default today).")
@@ -25,7 +26,7 @@ class Verification(BaseModel):
 
 
 @router.get("")
-def list_proposals(book: BookDep, owner: str | None = None, status: Status | None = None,
+def list_proposals(book: BookDep, owner: str | None = None, status: ProposalStatus | None = None,
                    overdue: bool = False) -> list[ProposalView]:
     items = book.list(owner, status.value if status else None)
     return [p for p in items if p.overdue or not overdue]

@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from voc.api.deps import ServicesDep
 from voc.api.params import IsoWeek
 from voc.api.services import Services
+from voc.contracts import latest_run_dir
+from voc.errors import Conflict, NotFound
 from voc.report import charts
 from voc.report.data import ReportData, build_report
 from voc.report.render import write_report
-from voc.run_outputs import latest_run_dir
 
 router = APIRouter(prefix="/api", tags=["reports"])
 # Markdown goes out as plain text: a browser shows it and never renders it as HTML.
@@ -33,7 +34,7 @@ class ReportRequest(BaseModel):
 def _data(services: Services, week: str) -> ReportData:
     run_dir = latest_run_dir(services.settings.runs_dir, week, None)
     if run_dir is None:
-        raise HTTPException(409, f"{week} has no finished run yet: start one with POST /api/runs")
+        raise Conflict(f"{week} has no finished run yet: start one with POST /api/runs")
     return build_report(services.store, run_dir)
 
 
@@ -59,7 +60,7 @@ def get_report_file(week: IsoWeek, filename: Literal["report.html", "report.md",
                     services: ServicesDep) -> FileResponse:
     path = services.settings.resolved_data_dir / "reports" / week / filename
     if not path.exists():
-        raise HTTPException(404, f"no {filename} for {week}: POST /api/reports first")
+        raise NotFound(f"no {filename} for {week}: POST /api/reports first")
     kind = path.suffix.lstrip(".")
     headers = {"X-Content-Type-Options": "nosniff"}
     if kind != "pdf":  # Chrome's PDF viewer does not open under a deny-all policy

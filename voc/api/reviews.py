@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from pydantic import Field
 
 from voc.api.deps import ServicesDep
 from voc.api.params import IsoWeek
 from voc.api.services import Services
+from voc.contracts import latest_run_dir, read_voices
+from voc.errors import Conflict
 from voc.knowledge import load_service_matrix, load_taxonomy
 from voc.periods import parse_week
-from voc.reviews import Corrected, Correction, QueuePage, ReviewDesk, ReviewError
-from voc.run_outputs import latest_run_dir, load_run
+from voc.reviews import Corrected, Correction, QueuePage, ReviewDesk
 
 router = APIRouter(prefix="/api/reviews", tags=["reviews"])
 
@@ -43,11 +44,8 @@ def queue(week: IsoWeek, services: ServicesDep, include: Annotated[list[str] | N
     label = parse_week(week).label
     run_dir = latest_run_dir(services.settings.runs_dir, label, None)
     if run_dir is None:
-        raise HTTPException(409, f"{label} has no finished run yet")
-    try:
-        page = _desk(services).page(load_run(run_dir)["voices"], include or (), limit, after)
-    except ReviewError as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise Conflict(f"{label} has no finished run yet")
+    page = _desk(services).page(read_voices(run_dir), include or (), limit, after)
     return Queue(week=label, run_id=run_dir.name, **dict(page))
 
 
@@ -55,8 +53,4 @@ def queue(week: IsoWeek, services: ServicesDep, include: Annotated[list[str] | N
 def correct(voice_id: str, body: CorrectionRequest, services: ServicesDep) -> Corrected:
     """Correct a voice's owner, dimension, tag or sentiment. Later runs and reports use it, and the
     offline engine learns from it as a labelled example."""
-    try:
-        return _desk(services).correct(voice_id, Correction.model_validate(body.model_dump()), body.actor,
-                                       body.note)
-    except ReviewError as exc:
-        raise HTTPException(404 if str(exc).startswith("no voice") else 422, str(exc)) from exc
+    return _desk(services).correct(voice_id, Correction.model_validate(body.model_dump()), body.actor, body.note)

@@ -15,6 +15,7 @@ from agents.chat_llm import ChatLLM
 from agents.runner import new_run_id
 from agents.toolbox import Toolbox
 from voc.config import Settings
+from voc.contracts import SUMMARY_FILE, Engine, RunSummary
 from voc.periods import Period
 from voc.storage import Store
 
@@ -22,14 +23,14 @@ from voc.storage import Store
 class RunJob(BaseModel):
     run_id: str
     period: Period
-    engine: str
+    engine: Engine
     status: Literal["queued", "running", "done", "failed"] = "queued"
     progress: dict[str, dict[str, int | None]] = {}
     started_at: datetime
     finished_at: datetime | None = None
     error: str | None = None
     out_dir: str | None = None
-    summary: dict[str, Any] | None = None
+    summary: RunSummary | None = None
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Services:
     runs: dict[str, RunJob] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def start_run(self, period: Period, engine: str) -> RunJob:
+    def start_run(self, period: Period, engine: Engine) -> RunJob:
         run_id = new_run_id(period, engine)
         job = RunJob(run_id=run_id, period=period, engine=engine, started_at=datetime.now(UTC))
         self.runs[run_id] = job
@@ -79,4 +80,4 @@ class Services:
         candidate = (runs / run_id).resolve()
         if candidate.parent != runs:  # `..`, a separator or a symlink out: not a run of this data directory
             return None
-        return candidate if (candidate / "run.json").exists() else None
+        return candidate if (candidate / SUMMARY_FILE).exists() else None

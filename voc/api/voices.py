@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
 from voc.api.deps import ServicesDep
 from voc.api.params import IsoWeek
+from voc.errors import Invalid, NotFound
 from voc.models import Business, Channel, Segment
 from voc.periods import period_of
 from voc.voice_queries import VoiceFilter, VoicePage, VoiceRecord, get_voice, search_voices
@@ -26,12 +27,12 @@ def search(services: ServicesDep, week: IsoWeek | None = None, date_from: date |
         filters = VoiceFilter.for_period(period, channel=channel, business=business, segment=segment, query=query)
         return search_voices(services.store, filters, 0, limit, after)
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise Invalid(str(exc)) from exc
 
 
 @router.get("/{voice_id}")
 def one(voice_id: str, services: ServicesDep) -> VoiceRecord:
     voice = get_voice(services.store, voice_id)
     if voice is None:
-        raise HTTPException(404, f"no voice {voice_id!r}")
+        raise NotFound(f"no voice {voice_id!r}")
     return voice

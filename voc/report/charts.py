@@ -14,12 +14,13 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure as Canvas
 from matplotlib.patches import Rectangle
 
+from voc.contracts import Priority, Signal
 from voc.report.data import DimensionShare, FunnelStep, Problem
 from voc.report.fonts import matplotlib_family
 
-PRIORITY_COLOURS = {"P1": "#c0392b", "P2": "#e67e22", "P3": "#f1c40f", "P4": "#95a5a6"}
+PRIORITY_COLOURS = {Priority.P1: "#c0392b", Priority.P2: "#e67e22", Priority.P3: "#f1c40f", Priority.P4: "#95a5a6"}
 CURRENT, PREVIOUS = "#1f5fa8", "#a9c4e4"
-NAMED = ("P1", "P2")  # the matrix chart names these problems; the others are counted
+NAMED = (Priority.P1, Priority.P2)  # the matrix chart names these problems; the others are counted
 
 
 def _png(draw: Callable[[Axes], None], size: tuple[float, float]) -> bytes:
@@ -70,11 +71,11 @@ def matrix_chart(problems: list[Problem]) -> bytes:
 
     def draw(ax: Axes) -> None:
         for (impact, severity), members in cells.items():
-            top = min(p.priority for p in members)
+            top = min((p.priority for p in members), key=lambda priority: priority.rank)
             ax.add_patch(Rectangle((impact - 0.5, severity - 0.5), 1, 1, color=PRIORITY_COLOURS[top],
                                    alpha=0.35 if top in NAMED else 0.2, linewidth=0))
             named = [p.cluster_id for p in sorted((p for p in members if p.priority in NAMED),
-                                                  key=lambda p: (p.priority, -p.current_count))]
+                                                  key=lambda p: (p.priority.rank, -p.current_count))]
             ax.text(impact, severity + (0.2 if named else 0), f"{len(members)} 个", ha="center", va="center",
                     fontsize=13, color="#222222")
             if named:  # three ids a line, two lines at most
@@ -94,7 +95,7 @@ def matrix_chart(problems: list[Problem]) -> bytes:
         ax.set_yticks(range(1, 6))
         ax.tick_params(length=0)
         ax.set_xlabel("影响度（声量、增长、漏斗层级、客户数）")
-        ax.set_ylabel("严重度\n（情绪、资金受阻、监管/媒体威胁、弱势客群）")
+        ax.set_ylabel(f"严重度\n（情绪、资金受阻、{Signal.THREAT}、弱势客群）")
         ax.set_title(f"问题优先级矩阵（严重度 × 影响度）：共 {len(problems)} 个问题，标出 P1–P2 编号", fontsize=10)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     return _png(draw, (7.4, 5.4))

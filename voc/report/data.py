@@ -6,22 +6,28 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from voc.kb_models import DIMENSION_L1
-from voc.lifecycle import ProposalBook, ProposalView, Status
-from voc.models import FUNNEL_LABELS, LOCAL_TZ, FunnelTier
+from voc.contracts import (
+    Cluster,
+    Dimension,
+    Proposal,
+    ProposalStatus,
+    RunOutputs,
+    RunSummary,
+    Sentiment,
+    VoiceResult,
+)
+from voc.lifecycle import ProposalBook, ProposalView
+from voc.models import FUNNEL_LABELS, LOCAL_TZ, FunnelTier, Segment
 from voc.periods import Period
 from voc.pii import mask_text
-from voc.run_outputs import load_run
 from voc.storage import Store, VoiceRow
 from voc.voice_queries import Comparison, GroupBy, VoiceFilter, compare_periods, count_voices
 
-REPORT_SEGMENTS = ("老年客户", "对公", "私人银行")
-DIMENSION_ORDER = ("人", "机", "物", "法", "环")
+REPORT_SEGMENTS = (Segment.ELDERLY, Segment.CORPORATE, Segment.PRIVATE_BANKING)
 QUOTE_CHARS = 80
 QUOTES_PER_PROBLEM = 2
 
@@ -46,7 +52,7 @@ class FunnelStep(Figure):
 
 
 class DimensionShare(Figure):
-    dimension: str
+    dimension: Dimension
     share: float
     previous_share: float
 
@@ -58,24 +64,19 @@ class Quote(BaseModel):
     text: str
 
 
-class Problem(BaseModel):
-    cluster_id: str
-    label: str
-    keywords: list[str]
-    owner_department: str
-    dimension: str
-    tag: str
-    severity: int
-    impact: int
-    priority: str
-    current_count: int
-    previous_count: int
-    rising: bool
-    growth_z: float
-    channels: list[tuple[str, int]]
-    segments: list[tuple[str, int]]
+class Problem(Cluster):
+    """A cluster of the run as the report shows it: with masked quotes and its proposal, if any."""
+
     quotes: list[Quote]
     proposal_id: str | None = None
+
+    @property
+    def top_channels(self) -> list[tuple[str, int]]:
+        return _top(self.channels)
+
+    @property
+    def top_segments(self) -> list[tuple[str, int]]:
+        return _top(self.segments)
 
 
 class SegmentView(Figure):
@@ -120,26 +121,28 @@ class ReportData(BaseModel):
     @property
     def earlier_status(self) -> dict[str, int]:
         counts = Counter(p.status.value for p in self.earlier)
-        return {s.value: counts.get(s.value, 0) for s in Status} | {"逾期": sum(p.overdue for p in self.earlier)}
+        overdue = sum(p.overdue for p in self.earlier)
+        return {s.value: counts.get(s.value, 0) for s in ProposalStatus} | {"逾期": overdue}
 
 
 def build_report(store: Store, run_dir: Path, as_of: date | None = None) -> ReportData:
-    outputs = load_run(run_dir)
-    run = outputs["run"]
-    period, previous = Period.model_validate(run["period"]), Period.model_validate(run["previous_period"])
+    outputs = RunOutputs.load(run_dir)
+    run = outputs.summary
+    period = Period(start=run.period.start, end=run.period.end)
+    previous = Period(start=run.previous_period.start, end=run.previous_period.end)
     funnel = compare_periods(store, GroupBy.FUNNEL_TIER, period)
     book = ProposalBook(store)
     as_of = as_of or datetime.now(LOCAL_TZ).date()
     tracked = {p.proposal_id: p for p in book.list(today=as_of)}
     voices = _period_voices(store, period)
     return ReportData(
-        week=period.label, period=period, previous_period=previous, run_id=run["run_id"], engine=run["engine"],
+        week=period.label, period=period, previous_period=previous, run_id=run.run_id, engine=run.engine,
         as_of=as_of, generated_at=datetime.now(LOCAL_TZ),
         headline=_headline(store, period, funnel, run),
-        funnel=_funnel(funnel), dimensions=_dimensions(outputs["voices"], run["counts"]),
-        problems=_problems(outputs["clusters"], outputs["proposals"], voices),
-        owners=_owners(outputs["proposals"], tracked),
-        segments=_segments(store, period, outputs["voices"], voices),
+        funnel=_funnel(funnel), dimensions=_dimensions(outputs.voices, run),
+        problems=_problems(outputs.clusters, outputs.proposals, voices),
+        owners=_owners(outputs.proposals, tracked),
+        segments=_segments(store, period, outputs.voices, voices),
         earlier=[p for p in tracked.values() if p.first_week < period.label])
 
 
@@ -149,14 +152,14 @@ def _period_voices(store: Store, period: Period) -> dict[str, VoiceRow]:
         return {row.id: row for row in session.scalars(statement)}
 
 
-def _headline(store: Store, period: Period, funnel: Comparison, run: dict[str, Any]) -> list[Figure]:
+def _headline(store: Store, period: Period, funnel: Comparison, run: RunSummary) -> list[Figure]:
     escalated = {int(FunnelTier.COMPLAINT), int(FunnelTier.REGULATOR)}
     complaints = [r for r in funnel.rows if int(r.key) in escalated]
     customers = [_customers(store, p) for p in (period, period.previous())]
-    counts = run["counts"]
+    counts = run.counts
     return [
         Figure(name="客户声音（去重后）", current=funnel.current_total, previous=funnel.previous_total),
-        Figure(name="负面声音", current=counts["negative"], previous=counts.get("previous_negative", 0)),
+        Figure(name="负面声音", current=counts.negative, previous=counts.previous_negative),
         Figure(name="投诉及监管转送", current=sum(r.current for r in complaints),
                previous=sum(r.previous for r in complaints)),
         Figure(name="涉及客户", current=customers[0], previous=customers[1]),
@@ -180,13 +183,13 @@ def _funnel(funnel: Comparison) -> list[FunnelStep]:
     return steps
 
 
-def _dimensions(results: list[dict[str, Any]], counts: dict[str, Any]) -> list[DimensionShare]:
-    now = Counter(r["dimension"] for r in results if r["sentiment"] == "负面")
-    before = counts.get("previous_dimensions", {})  # runs before this field existed report zeros
+def _dimensions(results: list[VoiceResult], run: RunSummary) -> list[DimensionShare]:
+    now = Counter(r.dimension for r in results if r.sentiment is Sentiment.NEGATIVE)
+    before = run.counts.previous_dimensions  # runs before this field existed report zeros
     total, total_before = sum(now.values()) or 1, sum(before.values()) or 1
-    return [DimensionShare(name=f"{d}·{DIMENSION_L1[d]}", dimension=d, current=now.get(d, 0),
+    return [DimensionShare(name=f"{d}·{d.label}", dimension=d, current=now.get(d, 0),
                            previous=before.get(d, 0), share=now.get(d, 0) / total,
-                           previous_share=before.get(d, 0) / total_before) for d in DIMENSION_ORDER]
+                           previous_share=before.get(d, 0) / total_before) for d in Dimension]
 
 
 def _quote(row: VoiceRow) -> Quote:
@@ -194,16 +197,12 @@ def _quote(row: VoiceRow) -> Quote:
                  text=mask_text(row.text)[:QUOTE_CHARS])
 
 
-def _problems(clusters: list[dict[str, Any]], proposals: list[dict[str, Any]],
-              voices: dict[str, VoiceRow]) -> list[Problem]:
-    proposal_of = {p["cluster_id"]: p["proposal_id"] for p in proposals}
-    order = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
+def _problems(clusters: list[Cluster], proposals: list[Proposal], voices: dict[str, VoiceRow]) -> list[Problem]:
+    proposal_of = {p.cluster_id: p.proposal_id for p in proposals}
     problems = []
-    for c in sorted(clusters, key=lambda c: (order[c["priority"]], -c["size"], c["cluster_id"])):
-        quotes = [_quote(voices[i]) for i in c["representative_voice_ids"][:QUOTES_PER_PROBLEM] if i in voices]
-        problems.append(Problem.model_validate(c | {
-            "channels": _top(c["channels"]), "segments": _top(c["segments"]), "quotes": quotes,
-            "proposal_id": proposal_of.get(c["cluster_id"])}))
+    for c in sorted(clusters, key=lambda c: (c.priority.rank, -c.size, c.cluster_id)):
+        quotes = [_quote(voices[i]) for i in c.representative_voice_ids[:QUOTES_PER_PROBLEM] if i in voices]
+        problems.append(Problem(**dict(c), quotes=quotes, proposal_id=proposal_of.get(c.cluster_id)))
     return problems
 
 
@@ -211,23 +210,23 @@ def _top(counts: dict[str, int], n: int = 3) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
 
 
-def _owners(proposals: list[dict[str, Any]], tracked: dict[str, ProposalView]) -> list[OwnerSection]:
+def _owners(proposals: list[Proposal], tracked: dict[str, ProposalView]) -> list[OwnerSection]:
     owners: dict[str, list[ProposalView]] = {}
     for p in proposals:
-        view = tracked.get(p["proposal_id"])
+        view = tracked.get(p.proposal_id)
         if view is not None:
-            owners.setdefault(p["owner_department"], []).append(view.model_copy(update={"proposal": p}))
+            owners.setdefault(p.owner_department, []).append(view.model_copy(update={"proposal": p}))
     return [OwnerSection(owner_department=o, proposals=ps) for o, ps in sorted(owners.items())]
 
 
-def _segments(store: Store, period: Period, results: list[dict[str, Any]],
+def _segments(store: Store, period: Period, results: list[VoiceResult],
               voices: dict[str, VoiceRow]) -> list[SegmentView]:
     comparison = {r.key: r for r in compare_periods(store, GroupBy.SEGMENT, period).rows}
-    negative = [r for r in results if r["sentiment"] == "负面" and r["id"] in voices]
+    negative = [r for r in results if r.sentiment is Sentiment.NEGATIVE and r.id in voices]
     views = []
     for segment in REPORT_SEGMENTS:
         row = comparison.get(segment)
-        tags = Counter(r["tag"] for r in negative if voices[r["id"]].customer_segment == segment)
+        tags = Counter(r.tag for r in negative if voices[r.id].customer_segment == segment)
         views.append(SegmentView(name=segment, current=row.current if row else 0, previous=row.previous if row else 0,
                                  negatives=sum(tags.values()), top_tags=_top(dict(tags))))
     return views

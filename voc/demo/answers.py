@@ -8,7 +8,6 @@ must never reach the agents.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 from voc.demo.data import Frozen
@@ -44,8 +43,3 @@ def read_answers(path: str | Path) -> dict[str, Answer]:
     with path.open(encoding="utf-8") as lines:
         answers = (Answer.model_validate_json(line) for line in lines if line.strip())
         return {answer.id: answer for answer in answers}
-
-
-def answer_lines(answers: Iterable[Answer]) -> Iterable[str]:
-    for answer in answers:
-        yield answer.model_dump_json() + "\n"

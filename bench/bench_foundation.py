@@ -142,9 +142,13 @@ def build_search_db(path: Path, rows: int) -> None:
 
 
 def cache_path(cache_dir: Path, rows: int) -> Path:
-    """Keyed by size and by the generator's source, so an edited voc/demo.py is never served stale."""
-    digest = hashlib.sha1(Path(demo.__file__).read_bytes(), usedforsecurity=False).hexdigest()[:8]
-    return cache_dir / f"voices-{rows}-{digest}.db"
+    """Keyed by size and by the generator's code and data (voc/demo/*.py, *.yaml), so an edited
+    generator is never served stale."""
+    package = Path(demo.__file__).parent
+    digest = hashlib.sha1(usedforsecurity=False)
+    for path in sorted(p for p in package.iterdir() if p.suffix in (".py", ".yaml")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return cache_dir / f"voices-{rows}-{digest.hexdigest()[:8]}.db"
 
 
 def search_store(cache_dir: Path, rows: int, rebuild: bool) -> tuple[Store, float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -30,6 +30,8 @@ from voc.contracts import Engine, RunEngine
 
 if TYPE_CHECKING:
     from voc.kb_models import Taxonomy
+
+_T = TypeVar("_T")
 
 app = typer.Typer(help="客户声音 VOC: ingest voices, load the knowledge base, serve MCP tools.", cls=VocGroup,
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -63,7 +65,10 @@ def demo_data(
     end_week: Annotated[str | None, typer.Option(help="Last week, e.g. 2026-W47 (default: last complete).")] = None,
     out: Annotated[Path | None, typer.Option(help="JSONL file to write (default: DATA_DIR/demo/voices.jsonl).")] = None,
 ) -> None:
-    """Write a realistic demo VOC stream (demo and benchmark data only, never evaluation gold)."""
+    """Write a realistic demo VOC stream (demo and benchmark data only, never evaluation gold).
+
+    The generator's answers (scenario, kind, style, …) go to X.answers.jsonl beside X.jsonl, for
+    benchmarks and tests: they are not part of the voices and must not be ingested."""
     from voc import demo
 
     settings = get_settings()
@@ -71,16 +76,16 @@ def demo_data(
     target.parent.mkdir(parents=True, exist_ok=True)
     with progress_bars() as progress:
         task = progress.add_task("generating demo voices", total=weeks * per_week)
-        rows = demo.generate(weeks=weeks, per_week=per_week, seed=seed, end_week=end_week)
-        count = demo.write_jsonl(_advancing(rows, progress, task), target)
-    console.print(f"wrote {count} voices to {target}")
+        voices = demo.generate_with_answers(weeks=weeks, per_week=per_week, seed=seed, end_week=end_week)
+        count = demo.write_with_answers(_advancing(voices, progress, task), target)
+    console.print(f"wrote {count} voices to {target} and the generator's answers to {demo.answers_path(target)}")
     typer.echo(str(target))
 
 
-def _advancing(rows: Iterator[dict[str, Any]], progress: Progress, task: TaskID) -> Iterator[dict[str, Any]]:
-    for row in rows:
+def _advancing(items: Iterator[_T], progress: Progress, task: TaskID) -> Iterator[_T]:
+    for item in items:
         progress.advance(task)
-        yield row
+        yield item
 
 
 @app.command()

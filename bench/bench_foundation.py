@@ -92,8 +92,7 @@ def bench_ingest(rows: int) -> dict[str, Any]:
         start = time.perf_counter()
         report = Ingestor(store, settings).ingest_file(source)
         seconds = time.perf_counter() - start
-        with store.session() as session:
-            stored_rows = int(session.scalar(select(func.count()).select_from(VoiceRow)) or 0)
+        stored_rows = stored_count(store)
         file_mb = source.stat().st_size / 2**20
         store.engine.dispose()
     return {"rows": report.rows, "stored": report.stored, "duplicate": report.duplicate,
@@ -206,9 +205,14 @@ def latency(calls: list[Callable[[], Any]]) -> dict[str, float]:
             "max_ms": round(float(ms.max()), 2)}
 
 
+def stored_count(store: Store) -> int:
+    with store.session() as session:
+        return int(session.scalar(select(func.count()).select_from(VoiceRow)) or 0)
+
+
 def bench_search(rows: int, queries: int, cache_dir: Path, rebuild: bool) -> dict[str, Any]:
     store, build_seconds = search_store(cache_dir, rows, rebuild)
-    total, weeks = store.count(), stored_weeks(store)
+    total, weeks = stored_count(store), stored_weeks(store)
     say(f"search: {total} voices over {len(weeks)} weeks; {queries} queries per tool")
     rng = random.Random(7)
     db = Path(store.url.removeprefix("sqlite:///"))

@@ -291,7 +291,7 @@ def test_generated_id_and_card_numbers_carry_valid_check_characters():
 def test_demo_data_writes_the_answers_beside_the_voices(voices, tmp_path):
     path = tmp_path / "out" / "voices.jsonl"
     assert demo.write_with_answers(voices[:300], path) == 300
-    assert demo.answers_path(path) == tmp_path / "out" / "voices.answers.jsonl"
+    assert demo.answers_path(path) == tmp_path / "out" / "answers" / "voices.jsonl"
     assert [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] == [r for r, _ in voices[:300]]
     assert demo.read_answers(path) == {a.id: a for _, a in voices[:300]}
     assert demo.read_answers(demo.answers_path(path)) == demo.read_answers(path)

@@ -67,7 +67,7 @@ def demo_data(
 ) -> None:
     """Write a realistic demo VOC stream (demo and benchmark data only, never evaluation gold).
 
-    The generator's answers (scenario, kind, style, …) go to X.answers.jsonl beside X.jsonl, for
+    The generator's answers (scenario, kind, style, …) go to answers/X.jsonl beside X.jsonl, for
     benchmarks and tests: they are not part of the voices and must not be ingested."""
     from voc import demo
 

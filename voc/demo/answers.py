@@ -2,8 +2,9 @@
 
 A real export does not say which scenario a voice is about, so neither does a demo voice: what the
 generator knows (scenario, kind, style, personal data, repeat and duplicate links) goes to a separate
-answer file beside the voices, `X.answers.jsonl` for `X.jsonl`. Only benchmarks and tests read it; it
-must never reach the agents.
+answer file in an `answers/` folder beside the voices (`answers/X.jsonl` for `X.jsonl`), where
+`voc ingest folder/*.jsonl` cannot pick it up by mistake. Only benchmarks and tests read it; it must
+never reach the agents.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from voc.demo.data import Frozen
 from voc.demo.people import PiiKind
 from voc.demo.topics import Kind
 
-ANSWERS_SUFFIX = ".answers.jsonl"
+ANSWERS_DIR = "answers"
 
 
 class Answer(Frozen):
@@ -30,15 +31,15 @@ class Answer(Frozen):
 
 
 def answers_path(voices: str | Path) -> Path:
-    """Where the answers to a voices file go: voices.jsonl → voices.answers.jsonl."""
+    """Where the answers to a voices file go: demo/voices.jsonl → demo/answers/voices.jsonl."""
     path = Path(voices)
-    return path.with_name(path.stem + ANSWERS_SUFFIX)
+    return path.parent / ANSWERS_DIR / path.name
 
 
 def read_answers(path: str | Path) -> dict[str, Answer]:
     """The answers of a voices file (or of the answer file itself), by voice id."""
     path = Path(path)
-    if not path.name.endswith(ANSWERS_SUFFIX):
+    if path.parent.name != ANSWERS_DIR:
         path = answers_path(path)
     with path.open(encoding="utf-8") as lines:
         answers = (Answer.model_validate_json(line) for line in lines if line.strip())

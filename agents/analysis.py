@@ -8,9 +8,9 @@ business land together even when worded differently.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -19,14 +19,18 @@ from typing import Any, TypeVar
 import jieba
 import numpy as np
 from langgraph.runtime import Runtime
+from pydantic import BaseModel
 from sklearn.cluster import AgglomerativeClustering, KMeans
 
 from agents.configuration import Configuration
-from agents.context import RunContext, context_of
+from agents.context import RunContext, context_of, llm_stats
+from agents.llm_client import InvalidAnswer, LLMClient, response_schema, validated
+from agents.prompts import DATA_RULE, MAX_QUOTE_CHARS, MAX_QUOTES, as_data, block
 from agents.schemas import VoiceAttribution, VoiceInput, VoiceTrace
 from agents.state import RunState
 from voc.contracts import Cluster, Priority, Sentiment, Signal
 from voc.embeddings import EmbeddingCache
+from voc.pii import mask_text
 from voc.voice_queries import poisson_z
 
 jieba.setLogLevel(logging.WARNING)
@@ -279,14 +283,40 @@ async def analyse(state: RunState, runtime: Runtime[RunContext]) -> dict[str, An
     cache = EmbeddingCache(context.settings.embedding_cache_path)
     clusters, outliers = analyse_period(state, context.config, cache, lambda n: context.report("分析", n))
     if context.llm is not None:
-        clusters = [await asyncio.to_thread(_named_by_llm, context, c, state) for c in clusters]
+        texts = {v["id"]: v["text"] for v in state.get("voices", [])}
+        clusters = [await _named_by_llm(context.llm, c, texts) for c in clusters]
     return {"clusters": [c.model_dump(mode="json") for c in clusters], "outlier_ids": outliers,
-            "timings": {"analysis": round(time.perf_counter() - started, 3)}}
+            "timings": {"analysis": round(time.perf_counter() - started, 3)}, "llm": llm_stats(context, state)}
 
 
-def _named_by_llm(context: RunContext, cluster: Cluster, state: RunState) -> Cluster:
-    assert context.llm is not None
-    texts = {v["id"]: v["text"] for v in state.get("voices", [])}
-    label = context.llm.name_cluster(cluster.keywords, [texts[i] for i in cluster.representative_voice_ids],
-                                     cluster.tag)
+# ------------------------------------------------------------------ the LLM engine's 分析: naming a cluster
+
+MAX_LABEL_CHARS = 20
+MAX_KEYWORDS = 12
+
+
+class LabelAnswer(BaseModel):
+    label: str
+
+
+async def _named_by_llm(llm: LLMClient, cluster: Cluster, texts: dict[str, str]) -> Cluster:
+    """The model's name for the cluster, or the keyword label when it gave no usable one."""
+    label = await llm_cluster_name(llm, cluster.keywords, [texts[i] for i in cluster.representative_voice_ids],
+                                   cluster.tag)
     return cluster.model_copy(update={"label": label}) if label else cluster
+
+
+async def llm_cluster_name(llm: LLMClient, keywords: list[str], quotes: list[str], tag: str) -> str | None:
+    user = "\n".join([
+        "请为下面这组客户声音所反映的共性问题起一个简短的中文名称，输出 JSON。", DATA_RULE,
+        block("cluster", {"tag": tag, "keywords": [as_data(k, 40) for k in keywords[:MAX_KEYWORDS]]}),
+        block("voices", [as_data(q, MAX_QUOTE_CHARS) for q in quotes[:MAX_QUOTES]])])
+    return await llm.ask("cluster_label", llm.system_prompt("analysis"), user, response_schema(LabelAnswer), _label)
+
+
+def _label(content: str | None) -> str:
+    """A short plain name: quotes and spaces trimmed; anything long or with markup is refused."""
+    label = re.sub(r"\s+", "", validated(content, LabelAnswer).label).strip("「」“”\"'《》【】")
+    if not label or len(label) > MAX_LABEL_CHARS or "<" in label or ">" in label:
+        raise InvalidAnswer(f"label {label!r} is empty, too long or not plain text")
+    return mask_text(label)

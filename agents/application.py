@@ -7,20 +7,26 @@ rule (targets by priority, due dates by SLA in working days); prose never introd
 
 from __future__ import annotations
 
-import asyncio
+import json
 import re
 import time
+from collections.abc import Iterable
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from langgraph.runtime import Runtime
+from pydantic import BaseModel, ConfigDict, Field
 
 from agents.configuration import SLA_WORKING_DAYS, TARGET_REDUCTION
 from agents.context import RunContext, context_of, llm_stats, tools_for
+from agents.llm_client import InvalidAnswer, LLMClient, response_schema, validated
+from agents.prompts import DATA_RULE, MAX_QUOTE_CHARS, MAX_QUOTES, as_data, block
 from agents.state import RunState
 from agents.toolbox import Toolbox
-from voc.contracts import Cluster, Evidence, Kpi, Proposal, Sentiment
+from voc.contracts import Cluster, Engine, Evidence, Kpi, Proposal, Sentiment
 from voc.pii import mask_text
+from voc.registration import has_markup
 from voc.workdays import WorkCalendar
 
 _DIGITS = re.compile(r"\d")
@@ -133,12 +139,127 @@ async def apply(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]
             proposal = draft_proposal(cluster, number, date.fromisoformat(period["end"]), period["label"], quotes,
                                       docs, cases, calendar, context.config.evidence_per_proposal, continues)
             if context.llm is not None:
-                rewritten = await asyncio.to_thread(context.llm.write_proposal, cluster, quotes, docs, cases,
-                                                    proposal)
-                proposal = rewritten or proposal.model_copy(update={"engine": "fallback"})
+                rewritten = await llm_write_proposal(context.llm, cluster, quotes, docs, cases, proposal)
+                proposal = rewritten or proposal.model_copy(update={"engine": Engine.FALLBACK})
             proposals.append(proposal.model_dump(mode="json"))
             context.report("应用", 1)
         await toolbox.call("proposals", "register_run", run_id=state["run_id"], week=period["label"],
                            proposals=proposals, clusters=state.get("clusters", []), volumes=problem_volumes(state))
     return {"proposals": proposals, "timings": {"application": round(time.perf_counter() - started, 3)},
-            "llm": llm_stats(context)}
+            "llm": llm_stats(context, state)}
+
+
+# ------------------------------------------------------------------ the LLM engine's 应用: the proposal's prose
+
+MAX_DOC_CHARS = 600
+_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
+_ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_#][A-Za-z0-9]+)*")
+
+
+class ProposalAnswer(BaseModel):
+    """The four prose fields the model may rewrite, and its choice among the frame's cited cases."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+    problem: str = Field(min_length=1, max_length=400)
+    root_cause: str = Field(min_length=1, max_length=300)
+    short_term_measures: list[str] = Field(min_length=1, max_length=6)
+    long_term_measures: list[str] = Field(min_length=1, max_length=6)
+    cited_case_ids: list[str] | None = None  # None: keep the frame's citations
+
+
+async def llm_write_proposal(llm: LLMClient, cluster: Cluster, quotes: dict[str, str], docs: list[dict[str, Any]],
+                             cases: list[dict[str, Any]], frame: Proposal) -> Proposal | None:
+    """The frame with its prose rewritten by the model, every fact kept (None: no usable answer)."""
+    facts, draft = _proposal_facts(cluster, frame), _proposal_draft(frame)
+    user = "\n".join([
+        "请在不改变任何事实的前提下改写整改建议的文字部分，输出 JSON。", DATA_RULE,
+        "facts 数据块中是不可更改的事实，文字中出现的任何数字和编号都必须来自 facts 或 draft 数据块。",
+        block("facts", facts), block("draft", draft),
+        block("voices", _evidence_rows(quotes, frame.evidence_voice_ids or cluster.representative_voice_ids)),
+        block("cases", [_case_row(c) for c in cases]),
+        block("docs", [_doc_row(d) for d in docs])])
+    allowed = [json.dumps(facts, ensure_ascii=False), json.dumps(draft, ensure_ascii=False)]
+    schema = response_schema(ProposalAnswer, {"cited_case_ids": frame.cited_case_ids})
+    return await llm.ask("proposal", llm.system_prompt("application"), user, schema,
+                         lambda content: _proposal(content, frame, allowed))
+
+
+def _proposal(content: str | None, frame: Proposal, facts: list[str]) -> Proposal:
+    answer = validated(content, ProposalAnswer)
+    prose = [answer.problem, answer.root_cause, *answer.short_term_measures, *answer.long_term_measures]
+    invented = ungrounded_numbers(prose, facts)
+    if invented:
+        raise InvalidAnswer(f"prose contains numbers that are not facts: {sorted(invented)}")
+    if any(has_markup(text) for text in prose):
+        raise InvalidAnswer("prose contains markup or links")  # what a voice in the prompt may try to plant
+    chosen = frame.cited_case_ids if answer.cited_case_ids is None else answer.cited_case_ids
+    update = {"problem": mask_text(answer.problem), "root_cause": mask_text(answer.root_cause),
+              "short_term_measures": [mask_text(m) for m in answer.short_term_measures if m.strip()],
+              "long_term_measures": [mask_text(m) for m in answer.long_term_measures if m.strip()],
+              "cited_case_ids": [c for c in frame.cited_case_ids if c in chosen], "engine": Engine.LLM}
+    # Every other field, facts included, is the frame's: validate the merge as a whole.
+    return Proposal.model_validate(frame.model_dump() | update)
+
+
+def _proposal_facts(cluster: Cluster, frame: Proposal) -> dict[str, Any]:
+    return {"proposal_id": frame.proposal_id, "cluster_id": frame.cluster_id, "label": cluster.label,
+            "priority": frame.priority, "owner_department": frame.owner_department, "dimension": frame.dimension,
+            "tag": cluster.tag, "size": cluster.size, "current_count": cluster.current_count,
+            "previous_count": cluster.previous_count, "rising": cluster.rising,
+            "growth_z": round(cluster.growth_z, 2), "distinct_customers": cluster.distinct_customers,
+            "complaint_count": cluster.complaint_count, "mean_intensity": round(cluster.mean_intensity, 2),
+            "threat_count": cluster.threat_count, "blocked_count": cluster.blocked_count,
+            "severity": cluster.severity, "impact": cluster.impact, "segments": cluster.segments,
+            "channels": cluster.channels, "kpis": [k.model_dump() for k in frame.kpis],
+            "due_date": frame.due_date.isoformat(), "evidence_voice_ids": frame.evidence_voice_ids,
+            "cited_case_ids": frame.cited_case_ids, "cited_doc_ids": frame.cited_doc_ids}
+
+
+def _proposal_draft(frame: Proposal) -> dict[str, Any]:
+    return {"problem": frame.problem, "root_cause": frame.root_cause,
+            "short_term_measures": frame.short_term_measures, "long_term_measures": frame.long_term_measures}
+
+
+def _evidence_rows(quotes: dict[str, str], voice_ids: list[str]) -> list[dict[str, str]]:
+    # The caller may pass every voice of the period: only the evidence goes into the prompt.
+    chosen = [i for i in voice_ids if i in quotes][:MAX_QUOTES]
+    return [{"voice_id": i, "quote": as_data(quotes[i], MAX_QUOTE_CHARS)} for i in chosen]
+
+
+def _case_row(case: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "title", "dimension", "tag", "root_cause", "short_term_measures", "long_term_measures", "owner")
+    return {k: case.get(k) for k in keys}
+
+
+def _doc_row(doc: dict[str, Any]) -> dict[str, Any]:
+    return {"doc_id": doc.get("doc_id"), "title": doc.get("title"), "section": doc.get("section"),
+            "text": as_data(str(doc.get("text", "")), MAX_DOC_CHARS)}
+
+
+def _canonical_number(token: str) -> str:
+    """"01", "1" and "1.0" are the same number: a date written 12月1日 must match 2026-12-01."""
+    try:
+        return format(Decimal(token).normalize(), "f")
+    except InvalidOperation:
+        return token
+
+
+def grounding_tokens(texts: Iterable[str]) -> set[str]:
+    """Identifiers (CASE-011, V-0001, P1) as whole tokens, then the remaining numbers. Digits inside
+    an identifier must not count as numbers: "P-2026W47-003" does not ground "3个月"."""
+    tokens: set[str] = set()
+
+    def identifier(match: re.Match[str]) -> str:
+        if not any(c.isdigit() for c in match.group(0)):
+            return match.group(0)
+        tokens.add(match.group(0).upper())
+        return " "
+
+    for text in texts:
+        tokens |= {_canonical_number(n) for n in _NUMBER_RE.findall(_ID_RE.sub(identifier, text))}
+    return tokens
+
+
+def ungrounded_numbers(prose: Iterable[str], facts: Iterable[str]) -> set[str]:
+    """Numbers and identifiers of the prose found nowhere in the facts: invented counts, dates, ids."""
+    return grounding_tokens(prose) - grounding_tokens(facts)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import time
 from typing import Any
 
 from langgraph.runtime import Runtime
 
 from agents.context import RunContext, context_of, llm_stats, tools_for
+from agents.llm_client import Items, LLMClient, VoiceItem, clip_unit, response_schema
+from agents.prompts import voice_row
 from agents.reviewed import corrected, corrections_for
 from agents.schemas import OwnerScore, VoiceAttribution, VoiceInput
 from agents.state import RunState
+from voc.contracts import Engine
+from voc.pii import mask_text
 
 # When no matrix entry has any evidence, the voice goes to the centre that receives every voice,
 # flagged for review: an owner outside the matrix is impossible by construction.
@@ -58,20 +62,58 @@ async def attribute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, 
     results = [offline_attribution(v, c, departments, context.settings.review_threshold)
                for v, c in zip(voices, candidates, strict=True)]
     if context.llm is not None:
-        # The LLM client is synchronous: keep the event loop (and the MCP sessions) responsive.
-        results = await asyncio.to_thread(_refine_with_llm, context, voices, results, departments)
+        results = await _refine_with_llm(context.llm, voices, results, departments)
     # An analyst's correction is the answer: it overrides either engine and needs no more review.
     results = [corrected(r, reviewed.get(r.voice_id), {"owner_department": "owner_department"},
                          owner_confidence=1.0, needs_review=False, reason="人工复核") for r in results]
     return {"attributions": [r.model_dump(mode="json") for r in results],
-            "timings": {"attribution": round(time.perf_counter() - started, 3)}, "llm": llm_stats(context)}
+            "timings": {"attribution": round(time.perf_counter() - started, 3)}, "llm": llm_stats(context, state)}
 
 
-def _refine_with_llm(context: RunContext, voices: list[VoiceInput], offline: list[VoiceAttribution],
-                     departments: list[str]) -> list[VoiceAttribution]:
-    assert context.llm is not None
+# ------------------------------------------------------------------ the LLM engine's 归因
+
+log = logging.getLogger(__name__)
+MAX_REASON_CHARS = 200
+
+
+class OwnerAnswer(VoiceItem):
+    """What the model writes for one voice; the schema narrows owner_department to the matrix."""
+
+    owner_department: str
+    confidence: float
+    reason: str = ""
+
+
+async def _refine_with_llm(llm: LLMClient, voices: list[VoiceInput], offline: list[VoiceAttribution],
+                           departments: list[str]) -> list[VoiceAttribution]:
+    """The model's owner where it gave a valid one; otherwise the offline owner, flagged fallback."""
     hints = {a.voice_id: a.candidates for a in offline}
-    answers = context.llm.attribute(voices, hints, departments)
+    answers = await llm_attribute(llm, voices, hints, departments)
     return [answer if answer is not None and answer.owner_department in departments
-            else fallback.model_copy(update={"engine": "fallback"})
+            else fallback.model_copy(update={"engine": Engine.FALLBACK})
             for answer, fallback in zip(answers, offline, strict=True)]
+
+
+async def llm_attribute(llm: LLMClient, voices: list[VoiceInput], candidates: dict[str, list[OwnerScore]],
+                        departments: list[str]) -> list[VoiceAttribution | None]:
+    """The model's owner of each voice, chosen among the matrix's departments (None: no valid answer)."""
+
+    def row(voice: VoiceInput) -> dict[str, Any]:
+        return voice_row(voice) | {"candidate_owners": [c.model_dump() for c in candidates.get(voice.id, [])]}
+
+    def build(answer: OwnerAnswer) -> VoiceAttribution | None:
+        # Enforced here too: json_object mode sends no schema, and a schema is only a request.
+        if answer.owner_department not in departments:
+            log.warning("voice %s: owner %r is not a department of the matrix", answer.voice_id,
+                        answer.owner_department)
+            return None
+        confidence = clip_unit(answer.confidence)
+        return VoiceAttribution(voice_id=answer.voice_id, owner_department=answer.owner_department,
+                                owner_confidence=confidence, needs_review=confidence < llm.settings.review_threshold,
+                                candidates=candidates.get(answer.voice_id, []),
+                                reason=mask_text(answer.reason.strip())[:MAX_REASON_CHARS], engine=Engine.LLM)
+
+    return await llm.ask_per_voice(
+        voices, name="attribution", system=llm.system_prompt("attribution", departments=departments),
+        task="请为每条客户声音判定责任属主部门", row=row, model=OwnerAnswer, build=build,
+        schema=response_schema(Items[OwnerAnswer], {"owner_department": departments}))

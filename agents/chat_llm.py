@@ -1,22 +1,24 @@
 """The chat's LLM engine: a tool-calling agent over the same read-only MCP tools, for any
-OpenAI-compatible endpoint. Each tool call is streamed like the offline engine's; the final answer is
-validated (JSON shape, and every cited id must have appeared in a tool result) or the offline
-engine answers instead."""
+OpenAI-compatible endpoint (through the agents' LLM client: same retries, usage and JSON extraction).
+Each tool call is streamed like the offline engine's; the final answer is validated (JSON shape, and
+every cited id must have appeared in a tool result) or the offline engine answers instead."""
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
-from openai.types.chat import ChatCompletionFunctionToolParam
 from pydantic import BaseModel, ValidationError
 
-from agents.llm_engine import LLMStats, load_prompt
+from agents.llm_client import InvalidAnswer, LLMClient, LLMStats, validated
 from agents.toolbox import Toolbox, ToolCallError
 from voc.config import Settings
 from voc.pii import mask_text
+
+if TYPE_CHECKING:
+    import openai
+    from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionToolUnionParam
 
 log = logging.getLogger(__name__)
 MAX_STEPS = 6
@@ -34,10 +36,12 @@ class ChatLLM:
     def __init__(self, settings: Settings, client: openai.AsyncOpenAI | None = None) -> None:
         if not settings.llm_base_url or not settings.llm_model:
             raise ValueError("VOC_LLM_BASE_URL and VOC_LLM_MODEL must both be set for the LLM chat engine")
-        self.settings, self.model = settings, settings.llm_model
-        base = client or openai.AsyncOpenAI(base_url=settings.llm_base_url, api_key=settings.llm_api_key or "none")
-        self.client = base.with_options(max_retries=settings.llm_max_retries, timeout=settings.llm_timeout_seconds)
-        self.stats = LLMStats()
+        self.llm = LLMClient(settings, client)
+        self.model = self.llm.model
+
+    @property
+    def stats(self) -> LLMStats:
+        return self.llm.stats
 
     async def tools(self, toolbox: Toolbox) -> list[ChatCompletionFunctionToolParam]:
         """The read-only tools of every server, as OpenAI function tools (writes are never offered)."""
@@ -51,7 +55,7 @@ class ChatLLM:
         return specs
 
     async def answer(self, toolbox: Toolbox, history: list[dict[str, Any]], emit: Any) -> LLMAnswer | None:
-        messages: list[Any] = [{"role": "system", "content": load_prompt("chat")[1]}]
+        messages: list[Any] = [{"role": "system", "content": self.llm.system_prompt("chat")}]
         messages += [{"role": m["role"], "content": m["content"]} for m in history]
         tools, seen = await self.tools(toolbox), ""
         for _ in range(MAX_STEPS):
@@ -69,18 +73,8 @@ class ChatLLM:
         return None
 
     async def _complete(self, messages: list[Any], tools: list[ChatCompletionFunctionToolParam]) -> Any:
-        self.stats.calls += 1
-        try:
-            response = await self.client.chat.completions.create(
-                model=self.model, messages=messages, tools=tools, temperature=self.settings.llm_temperature)
-        except openai.OpenAIError as error:
-            log.warning("chat: the model call failed: %s", error)
-            self.stats.failures += 1
-            return None
-        if response.usage is not None:
-            self.stats.prompt_tokens += response.usage.prompt_tokens or 0
-            self.stats.completion_tokens += response.usage.completion_tokens or 0
-        return response.choices[0].message if response.choices else None
+        offered: list[ChatCompletionToolUnionParam] = list(tools)
+        return await self.llm.complete(messages, offered)
 
     async def _run_tool(self, toolbox: Toolbox, name: str, arguments: str, emit: Any) -> str:
         server, _, tool = name.partition(SEPARATOR)
@@ -96,8 +90,8 @@ class ChatLLM:
 
     def _validated(self, content: str | None, seen: str) -> LLMAnswer | None:
         try:
-            answer = LLMAnswer.model_validate_json(_unfenced(content or ""))
-        except ValidationError as error:
+            answer = validated(content, LLMAnswer)
+        except (InvalidAnswer, ValidationError) as error:
             log.warning("chat: the final answer is not the expected JSON: %s", error)
             self.stats.failures += 1
             return None
@@ -105,11 +99,3 @@ class ChatLLM:
         return answer.model_copy(update={"text": mask_text(answer.text),
                                          "voice_ids": [i for i in answer.voice_ids if i in seen],
                                          "proposal_ids": [i for i in answer.proposal_ids if i in seen]})
-
-
-def _unfenced(text: str) -> str:
-    stripped = text.strip()
-    if stripped.startswith("```"):
-        stripped = stripped.split("\n", 1)[1] if "\n" in stripped else ""
-        stripped = stripped.rsplit("```", 1)[0]
-    return stripped.strip()

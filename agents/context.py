@@ -14,7 +14,8 @@ from agents.toolbox import Toolbox, open_toolbox
 from voc.config import Settings, get_settings
 
 if TYPE_CHECKING:
-    from agents.llm_engine import LLMEngine
+    from agents.llm_client import LLMClient
+    from agents.state import RunState
 
 Progress = Callable[[str, int, int | None], None]
 
@@ -24,7 +25,7 @@ class RunContext:
     settings: Settings
     config: Configuration
     toolbox: Toolbox | None = None
-    llm: LLMEngine | None = None
+    llm: LLMClient | None = None
     progress: Progress | None = None
 
     def report(self, agent: str, advance: int, total: int | None = None) -> None:
@@ -48,5 +49,10 @@ async def tools_for(context: RunContext) -> AsyncIterator[Toolbox]:
         yield toolbox
 
 
-def llm_stats(context: RunContext) -> dict[str, Any]:
-    return context.llm.stats.as_dict() if context.llm is not None else {}
+def llm_stats(context: RunContext, state: RunState) -> dict[str, Any]:
+    """The run state's `llm` entry: the usage counters so far and the version of every prompt template
+    used. The state merges entries shallowly, so the templates reported before a resume are kept."""
+    if context.llm is None:
+        return {}
+    usage = context.llm.usage()
+    return usage | {"prompts": {**state.get("llm", {}).get("prompts", {}), **usage["prompts"]}}

@@ -18,6 +18,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from agents.configuration import Configuration
 from agents.context import Progress, RunContext
 from agents.graph import build_graph
+from agents.llm_client import LLMClient, LLMUnavailable
 from agents.state import RunState
 from agents.toolbox import open_toolbox
 from voc.config import Settings
@@ -76,13 +77,11 @@ def initial_state(run_id: str, period: Period, engine: str) -> RunState:
                                 "label": previous.label}}
 
 
-def _llm_engine(settings: Settings, engine: str) -> Any:
+def _llm_engine(settings: Settings, engine: str) -> LLMClient | None:
     if engine != Engine.LLM:
         return None
-    from agents.llm_engine import LLMEngine, LLMUnavailable
-
     try:
-        return LLMEngine(settings)
+        return LLMClient(settings)
     except LLMUnavailable as exc:
         raise RunError(str(exc)) from exc
 
@@ -122,6 +121,9 @@ async def run_graph(settings: Settings, *, period: Period | None = None, engine:
                 await graph.ainvoke(payload, thread, context=context)
         except BaseExceptionGroup as group:
             raise _root_cause(group) from group
+        finally:
+            if llm is not None:
+                await llm.aclose()
         final = await graph.aget_state(thread)
         state = cast(RunState, dict(final.values))
         state["tool_calls"] = dict(toolbox.calls)

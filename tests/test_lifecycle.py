@@ -105,7 +105,8 @@ def test_effect_verified_on_a_planted_drop(book: ProposalBook) -> None:
     assert effect.baseline_mean == 20 and effect.after_mean == 3 and effect.reduction == 0.85
     assert effect.p_value < 0.001 and effect.recurrences == 9 and effect.recurring_weeks == 2
     verified = book.verify("PR-2026-W40-001", "质检组")
-    assert verified.status is ProposalStatus.VERIFIED and verified.effect is not None and verified.effect.verdict is ProposalStatus.VERIFIED
+    assert verified.status is ProposalStatus.VERIFIED
+    assert verified.effect is not None and verified.effect.verdict is ProposalStatus.VERIFIED
     assert verified.events[-1].kind == "验证" and "下降85%" in verified.events[-1].note
     assert book.match_open(OWNER, TAG, []) is None  # a verified proposal is closed
 

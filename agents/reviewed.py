@@ -25,4 +25,6 @@ def corrected(item: T, correction: dict[str, Any] | None, fields: dict[str, str]
     if correction is None:
         return item
     update = {target: correction[source] for source, target in fields.items() if correction.get(source) is not None}
-    return item.model_copy(update=update | also) if update else item
+    # Validated, not model_copy'd: the correction's values arrive as plain strings from MCP, and the
+    # item's fields are the contract's enums.
+    return type(item).model_validate(item.model_dump() | update | also) if update else item

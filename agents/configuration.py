@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from agents.clustering import Composition
 from voc.contracts import Engine, Priority, RunEngine
 
 # Working days to close a proposal, by priority (knowledge document KD-001).
@@ -16,10 +17,14 @@ class Configuration(BaseModel):
     engine: RunEngine = Engine.OFFLINE
     page_size: int = Field(default=200, ge=1, description="Voices per tickets.search_voices call.")
     batch_size: int = Field(default=250, ge=1, le=500, description="Voices per knowledge batch call.")
-    cluster_distance: float = Field(default=0.06, gt=0, lt=1, description="Average-linkage cosine cut.")
-    attach_similarity: float = Field(default=0.93, gt=0, le=1, description="Join a small group to a cluster.")
+    composition: Composition = Field(default_factory=Composition, description="超级嵌入 block weights.")
+    cluster_distance: float = Field(default=0.75, gt=0, lt=2, description="Average-linkage cosine cut.")
+    attach_similarity: float = Field(default=0.15, gt=-1, le=1, description="Join a small group to a cluster.")
+    duplicate_similarity: float = Field(default=0.6, gt=-1, le=1,
+                                        description="Two problems of one owner and tag this close are one.")
     min_cluster_size: int = Field(default=3, ge=2)
     coarse_group_size: int = Field(default=1500, ge=10, description="Above this, cluster in coarse groups.")
     proposal_priorities: tuple[Priority, ...] = (Priority.P1, Priority.P2, Priority.P3)
-    max_proposals: int = Field(default=30, ge=1)
+    max_proposals: int | None = Field(default=None, ge=1, description="A cap per run; what it leaves out is "
+                                                                       "listed in run.json `unproposed`.")
     evidence_per_proposal: int = Field(default=5, ge=1)

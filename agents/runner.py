@@ -26,12 +26,14 @@ from voc.contracts import (
     Cluster,
     Dimension,
     Engine,
+    Incident,
     PeriodRef,
     Proposal,
     RunCounts,
     RunOutputs,
     RunSummary,
     Sentiment,
+    Unproposed,
     VoiceResult,
 )
 from voc.models import LOCAL_TZ
@@ -177,7 +179,9 @@ def run_summary(state: RunState, results: list[VoiceResult], wall_seconds: float
         engine=Engine(state["engine"]), counts=counts,
         outlier_rate=round(outliers / negatives, 4) if negatives else 0.0,
         timings={**state.get("timings", {}), "wall": round(wall_seconds, 3)}, llm=llm,
-        tool_calls=dict(state.get("tool_calls", {})), prompts=prompts)
+        tool_calls=dict(state.get("tool_calls", {})), prompts=prompts,
+        incidents=[Incident.model_validate(i) for i in state.get("incidents", [])],
+        unproposed=[Unproposed.model_validate(u) for u in state.get("unproposed", [])])
 
 
 def _negative_dimensions(traces: list[dict[str, Any]]) -> dict[Dimension, int]:

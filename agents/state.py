@@ -23,7 +23,9 @@ class RunState(TypedDict, total=False):
     previous_traces: list[dict[str, Any]]
     clusters: list[dict[str, Any]]
     outlier_ids: list[str]
+    incidents: list[dict[str, Any]]
     proposals: list[dict[str, Any]]
+    unproposed: list[dict[str, Any]]
     timings: Annotated[dict[str, float], merge]
     llm: Annotated[dict[str, Any], merge]
     tool_calls: dict[str, int]  # MCP calls per tool, added after the graph finished (run.json)

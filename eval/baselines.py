@@ -45,7 +45,7 @@ def bertopic_clusters(texts: list[str], vectors: np.ndarray) -> tuple[list[int],
         return None
     from sklearn.feature_extraction.text import CountVectorizer
 
-    from agents.analysis import tokens
+    from agents.naming import tokens
 
     started = time.perf_counter()
     model = BERTopic(

@@ -24,6 +24,7 @@ class Dataset:
     labels: dict[str, dict[str, Any]]
     issues: list[dict[str, Any]] = field(default_factory=list)
     current: Period | None = None
+    incidents: list[dict[str, Any]] = field(default_factory=list)  # symptoms of one cause: {id, issues: [...]}
 
     def labelled(self, name: str) -> int:
         return sum(1 for label in self.labels.values() if label.get(name))
@@ -46,7 +47,9 @@ def _bundled(folder: Path) -> Dataset:
     spec = yaml.safe_load((folder / "issues.yaml").read_text(encoding="utf-8")) if (folder / "issues.yaml").is_file() \
         else {}
     current = parse_week(spec["weeks"]["current"]) if spec.get("weeks") else None
-    return _from_rows(folder.name, rows, spec.get("issues", []), current)
+    dataset = _from_rows(folder.name, rows, spec.get("issues", []), current)
+    dataset.incidents = spec.get("incidents", [])
+    return dataset
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

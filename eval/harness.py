@@ -12,9 +12,11 @@ from typing import Any
 
 import yaml
 
-from agents.analysis import enhanced_text
+from agents.analysis import problem_vectors
+from agents.configuration import Configuration
+from agents.problem_text import Boilerplate
 from agents.runner import run_and_write
-from agents.schemas import VoiceInput, VoiceTrace
+from agents.schemas import VoiceAttribution, VoiceInput, VoiceTrace
 from eval.baselines import bertopic_clusters, tfidf_logreg
 from eval.datasets import DATASETS_DIR, Dataset
 from eval.metrics import (
@@ -27,10 +29,12 @@ from eval.metrics import (
     majority_cluster,
     tracing_scores,
 )
+from eval.problem_metrics import problem_scores
 from voc.config import Settings
 from voc.contracts import RunOutputs, RunSummary, Sentiment, VoiceResult, read_voices
 from voc.embeddings import EmbeddingCache
 from voc.ingest import Ingestor
+from voc.knowledge import load_boilerplate
 from voc.knowledge_base import KnowledgeBase
 from voc.models import LOCAL_TZ
 from voc.reviews import Correction, ReviewDesk
@@ -92,6 +96,7 @@ async def evaluate(dataset: Dataset, engine: str, out_dir: Path, base: Settings,
     card["baselines"]["bertopic_clustering"]["agent_seconds"] = summary.timings.get("analysis")
     if dataset.issues:
         card["analysis"] |= analysis_scores(dataset.issues, gold, predicted, clusters)
+        card["problems"] = problem_scores(dataset.issues, dataset.incidents, gold, predicted, clusters, proposals)
         card["application"] = application_scores(dataset.issues, gold, predicted, clusters, proposals,
                                                  summary.period.label, lambda c: kb.get_case(c) is not None)
     if review:
@@ -170,11 +175,11 @@ def _baselines(dataset: Dataset) -> dict[str, Any]:
 
 def bertopic_baseline(settings: Settings, dataset: Dataset, gold: dict[str, dict[str, Any]],
                       predicted: dict[str, VoiceResult]) -> dict[str, Any]:
-    """BERTopic on the same voices as the agent's clustering score, embedded the same way (enhanced
-    text with the run's tags), scored with the same functions."""
+    """BERTopic on the same voices as the agent's clustering score, with the same vectors (cleaned
+    text composed with the run's tags and owners), scored with the same functions."""
     ids = issue_members(gold, predicted)
     store = Store(settings.resolved_database_url)
-    texts = []
+    triples = []
     for voice_id in ids:
         voice = store.get_voice(voice_id)
         assert voice is not None
@@ -183,10 +188,14 @@ def bertopic_baseline(settings: Settings, dataset: Dataset, gold: dict[str, dict
                           segment=voice.customer_segment.value, funnel_tier=int(voice.funnel_tier), created_at="")
         trace = VoiceTrace(voice_id=voice.id, sentiment=Sentiment.NEGATIVE, intensity=1,
                            dimension=predicted[voice_id].dimension, tag=predicted[voice_id].tag, root_cause="")
-        texts.append(enhanced_text(item, trace))
+        owner = VoiceAttribution(voice_id=voice.id, owner_department=predicted[voice_id].owner_department,
+                                 owner_confidence=1.0, needs_review=False)
+        triples.append((item, trace, owner))
+    listed = load_boilerplate(settings.knowledge_dir / "boilerplate.yaml")
+    vectors, texts = problem_vectors(triples, Configuration(), EmbeddingCache(settings.embedding_cache_path),
+                                     Boilerplate(tuple(listed.phrases), tuple(listed.fillers)))
     if len(texts) < 10:
         return {"skipped": "fewer than 10 problem voices"}
-    vectors = EmbeddingCache(settings.embedding_cache_path).embed(texts, "passage")
     result = bertopic_clusters(texts, vectors)
     if result is None:
         return {"skipped": "BERTopic is not installed: pip install -e '.[topics]'"}
@@ -265,6 +274,11 @@ def render_markdown(card: dict[str, Any]) -> str:
                   f"- spikes: precision {_fmt(n['spike_precision'])}, recall {_fmt(n['spike_recall'])}",
                   f"- priority exact {_fmt(n['priority_exact'])}, within one {_fmt(n['priority_within_one'])}; "
                   f"expected P1 in top 3: {n['p1_in_top3']}"]
+    if "problems" in card:
+        q = card["problems"]
+        lines += ["", "## Problems, proposals and incidents", "",
+                  f"- fragmentation {_fmt(q['fragmentation'])}; duplicate proposals {q['duplicate_proposals']}; "
+                  f"incident recall {_fmt(q['incident_recall'])}; measure relevance {_fmt(q['measure_relevance'])}"]
     if "application" in card:
         p = card["application"]
         lines += ["", "## Application", "",

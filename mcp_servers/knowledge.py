@@ -8,8 +8,8 @@ from pydantic import BaseModel, Field
 
 from mcp_servers.common import READ_ONLY, OwnerDepartment, VocServer, formerly
 from voc.config import Settings, get_settings
-from voc.kb_models import Dimension, KnowledgeDoc, ServiceMatrix, Taxonomy
-from voc.knowledge import load_service_matrix, load_taxonomy
+from voc.kb_models import BoilerplateList, Dimension, KnowledgeDoc, ServiceMatrix, Taxonomy
+from voc.knowledge import load_boilerplate, load_service_matrix, load_taxonomy
 from voc.knowledge_base import DocHit, KnowledgeBase, OwnerCandidate, OwnerQuery, TagSuggestion
 from voc.models import Business, Channel
 
@@ -127,6 +127,12 @@ def create_server(settings: Settings | None = None, kb: KnowledgeBase | None = N
         if dimension is None:
             return taxonomy
         return taxonomy.model_copy(update={"tags": [t for t in taxonomy.tags if t.dimension == dimension]})
+
+    @server.tool(name="get_boilerplate", annotations=READ_ONLY)
+    def get_boilerplate_tool() -> BoilerplateList:
+        """Text that is not a customer's problem and is stripped before clustering and naming:
+        channel preambles (12378 referrals, ticket templates), call openers, stock phrases and ASR fillers."""
+        return load_boilerplate(settings.knowledge_dir / "boilerplate.yaml")
 
     @server.tool(name="get_service_matrix", annotations=READ_ONLY)
     def get_service_matrix_tool(

@@ -150,6 +150,7 @@ class Cluster(BaseModel):
     mean_intensity: float
     threat_count: int
     blocked_count: int
+    incident_id: str | None = Field(default=None, description="The incident this problem is a symptom of, if any.")
 
 
 MAX_TEXT = 2000  # a proposal's prose field; longer is not something the product writes
@@ -157,8 +158,8 @@ MAX_TEXT = 2000  # a proposal's prose field; longer is not something the product
 
 class Kpi(BaseModel):
     name: str = Field(max_length=200)
-    baseline: float = Field(ge=0)
-    target: float = Field(ge=0)
+    baseline: int = Field(ge=0)
+    target: int = Field(ge=0, description="Strictly below the baseline.")
     unit: str = Field(default="件/周", max_length=20)
     rule: str = Field(description="How the target follows from the baseline.")
 
@@ -169,6 +170,12 @@ class Evidence(BaseModel):
 
 
 Measure = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+TAG_SOURCE = "tag:"  # a measure_sources source that names a tag: its typical measures in the data dictionary
+
+
+class MeasureSource(BaseModel):
+    measure: Measure
+    source: str = Field(max_length=200, description="CASE-…, KD-… or tag:L1>L2>L3.")
 
 
 class Proposal(BaseModel):
@@ -190,12 +197,37 @@ class Proposal(BaseModel):
     cited_case_ids: list[str] = Field(default_factory=list)
     cited_doc_ids: list[str] = Field(default_factory=list)
     engine: Engine = Engine.OFFLINE
+    cluster_ids: list[str] = Field(default_factory=list,
+                                   description="Every problem the proposal covers; cluster_id is the main symptom.")
+    incident_id: str | None = Field(default=None, description="The incident the proposal answers, if any.")
+    measure_sources: list[MeasureSource] = Field(
+        default_factory=list, description="Where each measure comes from: a case, a document or the tag's typical "
+                                          "measures in the data dictionary (tag:L1>L2>L3).")
 
 
 class ProblemView(Cluster):
     """A cluster with the id of the proposal written for it (null when it has none)."""
 
     proposal_id: str | None = None
+
+
+class Incident(BaseModel):
+    """Symptoms linked to one root cause (run.json `incidents`): a release, a rule or fee change, a
+    system change, or the same onset with co-rising volumes in one business and owner."""
+
+    incident_id: str
+    cluster_ids: list[str] = Field(min_length=2)
+    owner_department: str
+    cause: str = Field(description="The shared cause signal, in words (e.g. 手机银行新版本上线).")
+    onset: date | None = Field(default=None, description="The first day the symptoms rose together.")
+
+
+class Unproposed(BaseModel):
+    """A P1–P3 problem left without a proposal, and why (run.json `unproposed`)."""
+
+    cluster_id: str
+    priority: Priority
+    reason: str
 
 
 class PeriodRef(BaseModel):
@@ -241,6 +273,8 @@ class RunSummary(BaseModel):
     tool_calls: dict[str, int] = Field(default_factory=dict)
     prompts: dict[str, str] = Field(default_factory=dict,
                                     description="Prompt template versions the LLM engine used (empty offline).")
+    incidents: list[Incident] = Field(default_factory=list)
+    unproposed: list[Unproposed] = Field(default_factory=list)
 
 
 class RunOutputs(BaseModel):

@@ -126,3 +126,11 @@ class KnowledgeDoc(BaseModel):
     business: list[Business] = Field(default_factory=list)
     owner: str | None = None
     body: str
+
+
+class BoilerplateList(BaseModel):
+    """knowledge/boilerplate.yaml: text that is not the customer's problem (preambles, templates, fillers)."""
+
+    version: str
+    phrases: list[str] = Field(default_factory=list)
+    fillers: list[str] = Field(default_factory=list)

@@ -13,6 +13,7 @@ import yaml
 
 from voc.ingest import decode_bytes
 from voc.kb_models import (
+    BoilerplateList,
     Case,
     ChangelogEntry,
     Department,
@@ -194,3 +195,10 @@ def chunk_doc(doc: KnowledgeDoc) -> list[DocChunk]:
         if text:
             chunks.append(DocChunk(f"{doc.id}#{index}", doc.id, doc.title, title, text))
     return chunks
+
+
+def load_boilerplate(path: Path) -> BoilerplateList:
+    """The maintained boilerplate list; an installation without the file strips nothing but masks."""
+    if not path.is_file():
+        return BoilerplateList(version="0")
+    return BoilerplateList.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))

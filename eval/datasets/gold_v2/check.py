@@ -60,8 +60,9 @@ def main() -> int:
     errors += [f"duplicate id {i}" for i, c in ids.items() if c > 1]
     texts = collections.Counter(r.get("text") for r in rows)
     errors += [f"duplicate text {t[:30]!r}" for t, c in texts.items() if c > 1]
-    counts = collections.defaultdict(collections.Counter)
-    kinds, styles = collections.Counter(), collections.Counter()
+    counts: collections.defaultdict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    kinds: collections.Counter[str] = collections.Counter()
+    styles: collections.Counter[str] = collections.Counter()
     for r in rows:
         rid, lab = r.get("id"), r.get("labels") or {}
         for key in ("id", "created_at", "channel", "source_type", "customer_id", "customer_segment", "business",
@@ -87,7 +88,7 @@ def main() -> int:
             if issue not in issues:
                 err(f"{rid}: unknown issue {issue}")
             else:
-                counts[issue][week] += 1
+                counts[str(issue)][str(week)] += 1
                 spec_i = issues[issue]
                 for key in ("owner", "dimension", "tag"):
                     if lab.get(key) != spec_i.get(key):
@@ -101,7 +102,7 @@ def main() -> int:
         sentiment = lab.get("sentiment")
         if sentiment not in ("负面", "中性", "正面"):
             err(f"{rid}: sentiment {sentiment!r}")
-        if sentiment != SENTIMENT.get(issue, "负面"):
+        if sentiment != SENTIMENT.get(str(issue), "负面"):
             err(f"{rid}: sentiment {sentiment} for {issue}")
         tag, dim, dims_ok = lab.get("tag"), lab.get("dimension"), lab.get("dims_ok") or []
         if issue in ("praise", "consult"):
@@ -171,8 +172,8 @@ def main() -> int:
     print(f"issues {len(issues)}; priorities {dict(sorted(prios.items()))}; rising "
           f"{sorted(g for g, i in issues.items() if i['rising'])}; incidents {[x['id'] for x in incidents]}")
     print(f"styles {dict(styles.most_common())}")
-    for e in errors:
-        print("ERROR", e)
+    for error in errors:
+        print("ERROR", error)
     print("OK" if not errors else f"{len(errors)} errors")
     return 1 if errors else 0
 

@@ -4,12 +4,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from voc.config import Settings
+from voc.config import REPO_ROOT, Settings
 from voc.contracts import Dimension
 from voc.kb_models import TagDefinition
 from voc.knowledge import (
     KnowledgeError,
     add_tag,
+    check_taxonomy,
     chunk_doc,
     find_tag,
     load_service_matrix,
@@ -127,3 +128,89 @@ def test_demo_scenarios_name_matrix_owners_and_taxonomy_dimensions(kb) -> None:
     from voc.demo import SCENARIOS
 
     assert {s.owner for s in SCENARIOS if s.owner} <= set(kb.matrix.department_names())
+
+
+# ---------------------------------------------------------------- typical measures and case coverage
+
+HIGH_VOLUME_TAGS = [
+    "系统设备>登录认证>验证码收不到", "系统设备>登录认证>密码锁定异常", "系统设备>应用运行>闪退无法打开",
+    "系统设备>交易账务>扣款未到账", "系统设备>智能客服>答非所问", "服务环境>人工可达>转人工困难",
+    "服务环境>排队等待>热线排队过长", "服务环境>排队等待>在线排队过长", "产品流程>收费定价>手续费偏高",
+    "产品流程>产品规则>分期还款规则", "规则合规>披露适当性>费率披露不足", "规则合规>反诈风控>冻结止付",
+    "人员服务>催收营销行为>催收用语不当", "人员服务>催收营销行为>催收联系第三方",
+]
+
+
+def test_every_bundled_tag_has_short_typical_measures(kb) -> None:
+    for tag in kb.taxonomy.tags:
+        for measures in (tag.short_term_measures, tag.long_term_measures):
+            assert 2 <= len(measures) <= 3, tag.path
+            assert all(m.strip() and len(m) <= 40 for m in measures), (tag.path, measures)
+            # No figures: a number in a typical measure would have to come from data it does not have.
+            assert not any(ch.isascii() and ch.isdigit() for m in measures for ch in m), (tag.path, measures)
+        assert not set(tag.short_term_measures) & set(tag.long_term_measures), tag.path
+    assert kb.taxonomy.version == "1.1.0" and kb.taxonomy.changelog[-1].version == "1.1.0"
+
+
+def test_measures_stay_optional_but_not_blank(kb) -> None:
+    bare = TagDefinition(path="系统设备>测试组>旧标签", dimension="机", definition="d", use_when="u",
+                         dont_use_when="n", examples=["甲", "乙"])
+    assert bare.short_term_measures == [] and bare.long_term_measures == []  # older files still load
+    taxonomy = kb.taxonomy
+    blank = bare.model_copy(update={"short_term_measures": ["核查短信通道", " "]})
+    with pytest.raises(KnowledgeError, match="empty measure"):
+        check_taxonomy(taxonomy.model_copy(update={"tags": [*taxonomy.tags, blank]}))
+    twice = bare.model_copy(update={"long_term_measures": ["建立监控", "建立监控"]})
+    with pytest.raises(KnowledgeError, match="repeats"):
+        check_taxonomy(taxonomy.model_copy(update={"tags": [*taxonomy.tags, twice]}))
+
+
+def test_every_l2_group_and_high_volume_tag_has_a_case(kb) -> None:
+    cases = kb.cases()
+    tags = {t.path: t for t in kb.taxonomy.tags}
+    assert all(tags[c.tag].dimension == c.dimension for c in cases if c.tag), "a case's dimension follows its tag"
+    groups = {">".join(t.levels[:2]) for t in tags.values()}
+    covered = {">".join(c.tag.split(">")[:2]) for c in cases if c.tag}
+    assert groups <= covered, sorted(groups - covered)
+    tagged = {c.tag for c in cases}
+    assert set(HIGH_VOLUME_TAGS) <= tagged, sorted(set(HIGH_VOLUME_TAGS) - tagged)
+
+
+# ---------------------------------------------------------------- eval/relevance.yaml
+
+@pytest.fixture(scope="module")
+def relevance() -> dict:
+    return yaml.safe_load((REPO_ROOT / "eval" / "relevance.yaml").read_text(encoding="utf-8"))
+
+
+def test_relevance_labels_name_existing_items_and_cover_every_tag(kb, relevance) -> None:
+    tags = {t.path for t in kb.taxonomy.tags}
+    case_ids = {c.id for c in kb.cases()}
+    doc_ids = {d.id for d in kb.docs}
+    labels = relevance["tags"]
+    assert set(labels) == tags
+    neutral = set(relevance["neutral_docs"])
+    assert neutral <= doc_ids
+    for path, label in labels.items():
+        assert set(label["cases"]) <= case_ids and set(label["docs"]) <= doc_ids, path
+        assert not set(label["docs"]) & neutral, path
+        assert len(set(label["cases"])) == len(label["cases"]) and len(set(label["docs"])) == len(label["docs"])
+    for case in kb.cases():
+        if case.tag:
+            assert case.id in labels[case.tag]["cases"], f"{case.id} is relevant to its own tag {case.tag}"
+
+
+def test_relevance_negatives_are_real_and_never_positive(relevance, kb) -> None:
+    known = {c.id for c in kb.cases()} | {d.id for d in kb.docs}
+    labels = relevance["tags"]
+    negatives = relevance["negatives"]
+    assert len(negatives) >= 150
+    pairs = [(n["tag"], n["item"]) for n in negatives]
+    assert len(pairs) == len(set(pairs))
+    for n in negatives:
+        assert n["relevant"] is False and n["why"], n
+        assert n["tag"] in labels and n["item"] in known, n
+        assert n["item"] not in labels[n["tag"]]["cases"] + labels[n["tag"]]["docs"], n
+        assert n["item"] not in relevance["neutral_docs"], n
+    assert ("系统设备>应用运行>闪退无法打开", "CASE-019") in pairs  # 企业网银批量文件报错 is no app crash
+    assert ("系统设备>登录认证>验证码收不到", "CASE-017") in pairs  # nor is a face scan an SMS code

@@ -67,6 +67,16 @@ class TagDefinition(BaseModel):
     examples: list[str] = Field(min_length=2)
     keywords: list[str] = Field(default_factory=list)
     aliases: list[str] = Field(default_factory=list, description="Former paths (renames and merges).")
+    short_term_measures: list[str] = Field(
+        default_factory=list,
+        description="Typical short-term measures for this tag's scene (2–3, each ≤ 40 characters): actions the owner "
+                    "the service matrix routes it to can take within days. Used when no case or document of the "
+                    "same scene qualifies; optional so that older taxonomy files still load.")
+    long_term_measures: list[str] = Field(
+        default_factory=list,
+        description="Typical long-term measures for this tag's scene (2–3, each ≤ 40 characters): structural "
+                    "fixes such as mechanisms, system changes, monitoring or rule changes. Optional, like the "
+                    "short-term ones.")
 
     @property
     def levels(self) -> list[str]:

@@ -80,6 +80,12 @@ def check_taxonomy(taxonomy: Taxonomy) -> None:
             raise KnowledgeError(f"tag {tag.path!r} must have exactly three levels L1>L2>L3")
         if levels[0] != tag.dimension.label:
             raise KnowledgeError(f"tag {tag.path!r}: L1 must be {tag.dimension.label!r}")
+        for field in ("short_term_measures", "long_term_measures"):
+            measures = getattr(tag, field)
+            if any(not m.strip() for m in measures):
+                raise KnowledgeError(f"tag {tag.path!r}: {field} holds an empty measure")
+            if len(measures) != len(set(measures)):
+                raise KnowledgeError(f"tag {tag.path!r}: {field} repeats a measure")
 
 
 def save_taxonomy(taxonomy: Taxonomy, path: Path) -> None:

@@ -36,23 +36,30 @@ class Boilerplate:
 
     def clean(self, text: str) -> str:
         """The voice without boilerplate, fillers and mask tokens; the original when nothing is left.
-        Every occurrence of every phrase is marked first and the marks removed together, so phrases
-        that overlap (windows of one long preamble) take the whole preamble."""
-        plain = MASK_RE.sub(" ", simplified(text))
-        covered = bytearray(len(plain))
-        for phrase in (*self.phrases, *self.learned):
-            start = plain.find(phrase)
-            while start >= 0:
-                covered[start:start + len(phrase)] = b"\x01" * len(phrase)
-                start = plain.find(phrase, start + 1)
-        kept = "".join(" " if covered[i] else char for i, char in enumerate(plain))
-        for filler in self.fillers:
-            kept = kept.replace(filler, "")
-        cleaned = "，".join(part for part in BREAKS_RE.split(kept) if part)
+        The learned phrases were learned on floor-cleaned text, so they are stripped from it too."""
+        cleaned = _strip(MASK_RE.sub(" ", simplified(text)), self.phrases, self.fillers)
+        if self.learned:
+            cleaned = _strip(cleaned, self.learned, ())
         return cleaned if len(cleaned) >= 2 else simplified(text).strip()
 
     def with_learned(self, texts: Sequence[str], tags: Sequence[str]) -> Boilerplate:
         return Boilerplate(self.phrases, self.fillers, tuple(learn_phrases(texts, tags, self)))
+
+
+def _strip(text: str, phrases: Sequence[str], fillers: Sequence[str]) -> str:
+    """Every occurrence of every phrase is marked first and the marks removed together, so phrases
+    that overlap (windows of one long preamble) take the whole preamble; what is left between them
+    is joined by one comma."""
+    covered = bytearray(len(text))
+    for phrase in phrases:
+        start = text.find(phrase)
+        while start >= 0:
+            covered[start:start + len(phrase)] = b"\x01" * len(phrase)
+            start = text.find(phrase, start + 1)
+    kept = "".join(" " if covered[i] else char for i, char in enumerate(text))
+    for filler in fillers:
+        kept = kept.replace(filler, "")
+    return "，".join(part for part in BREAKS_RE.split(kept) if part)
 
 
 def learn_phrases(texts: Sequence[str], tags: Sequence[str], floor: Boilerplate) -> list[str]:

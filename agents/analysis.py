@@ -33,7 +33,7 @@ from agents.naming import keywords_by_cluster, problem_label
 from agents.problem_text import Boilerplate
 from agents.prompts import DATA_RULE, MAX_QUOTE_CHARS, MAX_QUOTES, as_data, block
 from agents.schemas import VoiceAttribution, VoiceInput, VoiceTrace
-from agents.scoring import Facts, impact_of, priority_of, rising_test, severity_of
+from agents.scoring import Facts, impact_of, priority_of, rising_flags, rising_test, severity_of
 from agents.state import RunState
 from voc.contracts import Cluster, Incident, Sentiment, Signal
 from voc.embeddings import EmbeddingCache
@@ -58,6 +58,7 @@ class Analysis:
     clusters: list[Cluster]
     outliers: list[str]
     incidents: list[Incident]
+    embed_seconds: float = 0.0  # cleaning and embedding; the rest is clustering, naming and scoring
 
 
 def negative_members(voices: list[dict[str, Any]], traces: list[dict[str, Any]],
@@ -79,14 +80,16 @@ def _majority(values: list[Label]) -> Label:
 
 
 def problem_vectors(triples: list[Triple], config: Configuration, cache: EmbeddingCache, floor: Boilerplate,
-                    report: Any = None) -> tuple[np.ndarray, list[str]]:
-    """The composed vectors of voices and their cleaned texts (boilerplate learned over these voices)."""
-    cleaner = floor.with_learned([v.text for v, _, _ in triples], [t.tag for _, t, _ in triples])
+                    report: Any = None, fit: int | None = None) -> tuple[np.ndarray, list[str]]:
+    """The composed vectors of voices and their cleaned texts. The first `fit` voices (the period
+    analysed) define the space and the learned boilerplate; the rest are placed in it."""
+    basis = triples[:fit]
+    cleaner = floor.with_learned([v.text for v, _, _ in basis], [t.tag for _, t, _ in basis])
     cleaned = [cleaner.clean(v.text) for v, _, _ in triples]
     # e5's "query:" side: the model card's advice for symmetric tasks such as clustering.
     text = cache.embed(cleaned, "query", progress=report)
     vectors = compose(text, [t.tag for _, t, _ in triples], [a.owner_department for _, _, a in triples],
-                      [v.business or "" for v, _, _ in triples], config.composition, lexical(cleaned))
+                      [v.business or "" for v, _, _ in triples], config.composition, lexical(cleaned, fit), fit)
     return vectors, cleaned
 
 
@@ -127,11 +130,10 @@ def previous_counts(centroids: np.ndarray, previous_vectors: np.ndarray, attach_
 
 
 def build_cluster(number: int, members: list[Member], keywords: list[str], previous_count: int,
-                  negatives: int, has_previous: bool) -> Cluster:
+                  negatives: int, rising: bool) -> Cluster:
     vectors = np.vstack([m.vector for m in members])
     closeness = vectors @ normalise(vectors.mean(axis=0, keepdims=True))[0]
     size = len(members)
-    rising, _ = rising_test(size, previous_count, has_previous)
     facts = Facts(intensities=[m.trace.intensity for m in members], signals=[m.trace.signals for m in members],
                   segments=[m.voice.segment for m in members], size=size,
                   complaints=sum(m.voice.funnel_tier >= 5 for m in members),
@@ -162,8 +164,10 @@ def analyse_period(state: RunState, config: Configuration, cache: EmbeddingCache
     if not current:
         return Analysis([], [], [])  # a period without a negative voice has no problem to cluster
     previous = negative_members(state.get("previous_voices", []), state.get("previous_traces", []), None)
+    started = time.perf_counter()
     # One composition for both periods: the same blocks, the same centring.
-    vectors, cleaned = problem_vectors(current + previous, config, cache, floor, report)
+    vectors, cleaned = problem_vectors(current + previous, config, cache, floor, report, fit=len(current))
+    embed_seconds = time.perf_counter() - started
     now, before = vectors[:len(current)], vectors[len(current):]
     members = [Member(v, t, a, now[i], cleaned[i]) for i, (v, t, a) in enumerate(current)]
     labels = settle_small_groups(cluster_labels(now, config.cluster_distance, config.coarse_group_size), now,
@@ -175,15 +179,16 @@ def analyse_period(state: RunState, config: Configuration, cache: EmbeddingCache
     centroids = normalise(np.vstack([np.vstack([m.vector for m in g]).mean(axis=0) for g in groups])) \
         if groups else np.zeros((0, vectors.shape[1]))
     earlier = previous_counts(centroids, before, config.attach_similarity)
-    clusters = [build_cluster(i, g, keywords[i], earlier[i], len(current), bool(state.get("previous_voices")))
-                for i, g in enumerate(groups)]
+    has_previous = bool(state.get("previous_voices"))
+    rising = rising_flags([rising_test(len(g), earlier[i], has_previous)[1] for i, g in enumerate(groups)])
+    clusters = [build_cluster(i, g, keywords[i], earlier[i], len(current), rising[i]) for i, g in enumerate(groups)]
     incidents = link([Evidence(c, [m.text for m in g], [_day(m.voice.created_at) for m in g],
                                _majority([m.voice.business or "" for m in g]))
                       for c, g in zip(clusters, groups, strict=True)])
     of_incident = {c: i.incident_id for i in incidents for c in i.cluster_ids}
     clusters = [c.model_copy(update={"incident_id": of_incident.get(c.cluster_id)}) for c in clusters]
     outliers = [m.voice.id for m, label in zip(members, labels, strict=True) if label < 0]
-    return Analysis(clusters, outliers, incidents)
+    return Analysis(clusters, outliers, incidents, round(embed_seconds, 3))
 
 
 def _day(created_at: str) -> date:
@@ -207,7 +212,9 @@ async def analyse(state: RunState, runtime: Runtime[RunContext]) -> dict[str, An
         clusters = [await _named_by_llm(context.llm, c, texts) for c in clusters]
     return {"clusters": [c.model_dump(mode="json") for c in clusters], "outlier_ids": result.outliers,
             "incidents": [i.model_dump(mode="json") for i in result.incidents],
-            "timings": {"analysis": round(time.perf_counter() - started, 3)}, "llm": llm_stats(context, state)}
+            "timings": {"analysis": round(time.perf_counter() - started, 3),
+                        "analysis_embedding": result.embed_seconds},
+            "llm": llm_stats(context, state)}
 
 
 # ------------------------------------------------------------------ the LLM engine's 分析: naming a cluster

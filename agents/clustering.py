@@ -48,34 +48,41 @@ def one_hot(values: Sequence[str]) -> np.ndarray:
     return matrix
 
 
-def centred(vectors: np.ndarray) -> np.ndarray:
-    """Unit vectors minus their mean direction, renormalised: the shared "Chinese complaint" component
-    that makes every pair look alike is removed."""
-    if len(vectors) < 2:
+def centred(vectors: np.ndarray, fit: int | None = None) -> np.ndarray:
+    """Unit vectors minus the mean direction of the first `fit` rows (all by default), renormalised:
+    the shared "Chinese complaint" component that makes every pair look alike is removed."""
+    basis = vectors[:fit]
+    if len(basis) < 2:
         return normalise(vectors)
-    return normalise(vectors - vectors.mean(axis=0, keepdims=True))
+    return normalise(vectors - basis.mean(axis=0, keepdims=True))
 
 
-def lexical(texts: Sequence[str], dimensions: int = LEXICAL_DIMENSIONS) -> np.ndarray:
+def lexical(texts: Sequence[str], fit: int | None = None, dimensions: int = LEXICAL_DIMENSIONS) -> np.ndarray:
     """Character 2–3-grams (TF-IDF) of the cleaned texts, reduced to a dense block: the problem words
-    customers share (验证码, 闪退, 年费) weigh here even where the embedding finds two texts merely alike."""
+    customers share (验证码, 闪退, 年费) weigh here even where the embedding finds two texts merely alike.
+    Fitted on the first `fit` texts (the period analysed), applied to all."""
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    if len(texts) < 3:
+    basis = list(texts[:fit])
+    if len(basis) < 3:
         return np.zeros((len(texts), 1), dtype=np.float32)
-    matrix = TfidfVectorizer(analyzer="char", ngram_range=(2, 3), min_df=2, sublinear_tf=True).fit_transform(texts)
-    components = min(dimensions, matrix.shape[1] - 1, len(texts) - 1)
+    tfidf = TfidfVectorizer(analyzer="char", ngram_range=(2, 3), min_df=2, sublinear_tf=True).fit(basis)
+    matrix = tfidf.transform(basis)
+    components = min(dimensions, matrix.shape[1] - 1, len(basis) - 1)
     if components < 2:
         return np.zeros((len(texts), 1), dtype=np.float32)
-    return normalise(TruncatedSVD(n_components=components, random_state=0).fit_transform(matrix))
+    svd = TruncatedSVD(n_components=components, random_state=0).fit(matrix)
+    return normalise(svd.transform(tfidf.transform(texts)))
 
 
 def compose(text: np.ndarray, tags: Sequence[str], owners: Sequence[str], businesses: Sequence[str],
-            weights: Composition, words: np.ndarray | None = None) -> np.ndarray:
-    blocks = [weights.text * centred(text)]
+            weights: Composition, words: np.ndarray | None = None, fit: int | None = None) -> np.ndarray:
+    """`fit`: the rows whose statistics (mean directions) define the space; later rows (the previous
+    period) are placed in it without moving it."""
+    blocks = [weights.text * centred(text, fit)]
     if weights.words > 0 and words is not None:
-        blocks.append(weights.words * centred(words))
+        blocks.append(weights.words * centred(words, fit))
     for weight, values in ((weights.tag, tags), (weights.group, [">".join(t.split(">")[:2]) for t in tags]),
                            (weights.owner, owners), (weights.business, businesses)):
         if weight > 0:

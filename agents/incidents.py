@@ -3,7 +3,8 @@
 A release that breaks several things at once, a fee or rule change, a system cut-over: customers
 describe what they suffer (闪退, 人脸识别失败, 转账处理中), and each symptom clusters on its own. Two
 problems are linked when both carry the same kind of cause signal in their own voices, belong to the
-same owner or business, and (when both are rising) began within a day of each other. The incident
+same owner or business and began rising within a day of each other (or, when they are not both rising,
+belong to the same owner and the same business). The incident
 takes the owner most of its voices point to, and one proposal answers it.
 """
 
@@ -24,8 +25,8 @@ CAUSE_SIGNALS: dict[str, re.Pattern[str]] = {
                             r"从\d+[月号日]\d*[号日]?(起|开始)|起(开始)?收|调整了"),
     "系统切换": re.compile(r"系统(升级|切换|迁移|维护|改造)|核心系统|停机|批量(迁移|处理)"),
 }
-MIN_SIGNAL_SHARE = 0.15  # of a problem's voices naming the cause kind
-MIN_SIGNAL_VOICES = 2
+MIN_SIGNAL_SHARE = 0.25  # of a problem's voices naming the cause kind: a quarter, not a stray mention
+MIN_SIGNAL_VOICES = 3
 ONSET_DAYS = 1
 
 
@@ -91,14 +92,15 @@ def _shared_cause(a: Evidence, b: Evidence, a_signals: set[str], b_signals: set[
     common = a_signals & b_signals
     if not common:
         return None
-    same_place = (a.cluster.owner_department == b.cluster.owner_department or (a.business and a.business == b.business))
-    if not same_place:
-        return None
+    same_owner = a.cluster.owner_department == b.cluster.owner_department
+    same_business = bool(a.business) and a.business == b.business
     if a.cluster.rising and b.cluster.rising:
+        # Rising together from the same day, in one owner's or one business's area.
         first, second = a.onset(), b.onset()
-        if first and second and abs((first - second).days) > ONSET_DAYS:
-            return None
-    return sorted(common)[0]
+        together = first is not None and second is not None and abs((first - second).days) <= ONSET_DAYS
+        return sorted(common)[0] if together and (same_owner or same_business) else None
+    # Without a shared rise, only problems of one owner and one business are linked by their words.
+    return sorted(common)[0] if same_owner and same_business else None
 
 
 def _incident(number: int, members: list[Evidence], cause: str) -> Incident:

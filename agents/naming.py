@@ -30,6 +30,8 @@ STOPWORDS = frozenset((
     "只", "等", "啥", "呗", "哈", "嘛", "啦", "喂", "您好", "你好",
     "谢谢", "麻烦", "处理", "办理", "客服", "工单", "转办", "任何", "才能", "一会儿", "一会",
     "有点", "怎么办", "怎么回事", "到底", "为啥", "之前", "之后", "以后", "时候", "这边", "那边",
+    # who is speaking in a referral or a ticket, not what went wrong
+    "消费者", "投诉人", "来电人", "当事人", "本人", "多次",
 ))
 MIN_COVERAGE = 0.2  # a keyword is said by at least a fifth of the problem's voices
 LABEL_COVERAGE = 0.3

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from sklearn.metrics import (
@@ -149,22 +150,23 @@ def numbers_in(texts: Iterable[str]) -> set[str]:
 
 
 def application_scores(issues: list[dict[str, Any]], gold: dict[str, Labels], predicted: dict[str, Prediction],
-                       clusters: list[Cluster], proposals: list[Proposal], period_label: str,
-                       case_exists: Any) -> dict[str, Any]:
+                       clusters: list[Cluster], proposals: list[Proposal], period: Any,
+                       case_exists: Any, texts: dict[str, str]) -> dict[str, Any]:
     by_cluster = {c.cluster_id: c for c in clusters}
-    proposed = {p.cluster_id: p for p in proposals}
+    covered_clusters = {c for p in proposals for c in (p.cluster_ids or [p.cluster_id])}
     high = [i for i in issues if _rank(i["priority"]) <= Priority.P2.rank]
-    covered = [i for i in high if majority_cluster(i["id"], gold, predicted) in proposed]
+    covered = [i for i in high if majority_cluster(i["id"], gold, predicted) in covered_clusters]
     owners_ok, evidence_ok, cases_ok, grounded = [], [], [], []
     issue_of_cluster = {majority_cluster(i["id"], gold, predicted): i for i in issues}
     for proposal in proposals:
-        cluster = by_cluster[proposal.cluster_id]
+        mine = [by_cluster[c] for c in (proposal.cluster_ids or [proposal.cluster_id])]
         issue = issue_of_cluster.get(proposal.cluster_id)
         if issue:
             owners_ok.append(proposal.owner_department in {issue["owner"], *(issue.get("owner_ok") or [])})
-        evidence_ok.append(all(e in predicted and e in cluster.voice_ids for e in proposal.evidence_voice_ids))
+        voices = {v for c in mine for v in c.voice_ids}
+        evidence_ok.append(all(e in predicted and e in voices for e in proposal.evidence_voice_ids))
         cases_ok.append(all(case_exists(c) for c in proposal.cited_case_ids))
-        grounded.append(_grounded(proposal, cluster, period_label))
+        grounded.append(_grounded(proposal, mine, period, [texts.get(v, "") for v in voices]))
     return {"proposals": len(proposals), "p1_p2_coverage": _ratio(len(covered), len(high)),
             "owner_correct": _ratio(sum(owners_ok), len(owners_ok)),
             "evidence_valid": _ratio(sum(evidence_ok), len(evidence_ok)),
@@ -172,19 +174,28 @@ def application_scores(issues: list[dict[str, Any]], gold: dict[str, Labels], pr
             "grounded": _ratio(sum(grounded), len(grounded))}
 
 
-def _grounded(proposal: Proposal, cluster: Cluster, period_label: str) -> bool:
-    """Every number in the problem and root cause is a cluster fact or the period; KPI baselines
-    are cluster counts and targets follow the rule stated with them."""
-    facts = numbers_in([period_label, cluster.tag]) | {str(n) for n in (
-        cluster.current_count, cluster.previous_count, cluster.distinct_customers, cluster.complaint_count,
-        cluster.size)}
+FACT_FIELDS = ("current_count", "previous_count", "distinct_customers", "complaint_count", "size")
+
+
+def _grounded(proposal: Proposal, clusters: list[Cluster], period: Any, texts: list[str]) -> bool:
+    """Every number in the problem and root cause is a fact of the problems it covers (a count, a sum
+    of counts, a count of its voices, a channel's count), a day of the period, the period label, or a
+    number its voices say (a version); KPI baselines are counts and targets follow the stated rule."""
+    size = sum(c.size for c in clusters)
+    facts = numbers_in([period.label, *(c.tag for c in clusters), *texts])
+    facts |= {str(n) for c in clusters for n in (*(getattr(c, f) for f in FACT_FIELDS), *c.channels.values())}
+    facts |= {str(sum(getattr(c, f) for c in clusters)) for f in FACT_FIELDS}
+    facts |= {str(n) for n in range(size + 1)}  # "（n条）": how many of its voices say a phrase
+    days = [period.start + timedelta(days=n) for n in range((period.end - period.start).days + 1)]
+    facts |= {str(d.day) for d in days} | {str(d.month) for d in days}
     if not numbers_in([proposal.problem, proposal.root_cause]) <= facts:
         return False
-    baselines = {cluster.current_count, cluster.distinct_customers, cluster.complaint_count}
+    baselines = {sum(getattr(c, f) for c in clusters) for f in ("current_count", "distinct_customers",
+                                                                 "complaint_count")}
     for kpi in proposal.kpis:
         reduction = re.search(r"下降(\d+)%", kpi.rule)
-        if kpi.baseline not in baselines or not reduction:
+        if kpi.baseline not in baselines or not reduction or kpi.target >= kpi.baseline:
             return False
-        if kpi.target != round(kpi.baseline * (1 - int(reduction.group(1)) / 100)):
+        if kpi.target != max(0, min(kpi.baseline - 1, int(kpi.baseline * (1 - int(reduction.group(1)) / 100)))):
             return False
     return True

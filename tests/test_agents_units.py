@@ -14,7 +14,7 @@ from agents.drafting import Subject, kpis_for, matching_cases, target_of
 from agents.incidents import Evidence, link
 from agents.naming import keywords_by_cluster, problem_label
 from agents.problem_text import Boilerplate
-from agents.scoring import priority_of, rising_test
+from agents.scoring import priority_of, rising_flags, rising_test
 from agents.sentiment import analyse
 from voc.contracts import Cluster
 from voc.workdays import WorkCalendar
@@ -174,6 +174,7 @@ def test_rising_needs_a_previous_period_and_enough_voices() -> None:
     assert rising_test(30, 8, True)[0] and not rising_test(30, 8, False)[0]  # 首周无对比
     assert not rising_test(4, 0, True)[0]  # too few voices to call a rise
     assert not rising_test(12, 10, True)[0]
+    assert rising_flags([0.001, 0.04, 0.5]) == [True, False, False]  # 0.04 alone would pass; not among three
 
 
 def test_symptoms_that_name_one_release_become_one_incident() -> None:

@@ -14,9 +14,12 @@ from voc.config import Settings
 pytestmark = pytest.mark.slow
 
 
-def test_gold_scorecard_meets_the_gate(tmp_path: Path) -> None:
-    dataset = load_dataset("gold_v1")
-    assert len(dataset.rows) >= 600
+@pytest.mark.parametrize(("name", "rows"), [("gold_v1", 600), ("gold_v2", 500)])
+def test_gold_scorecard_meets_the_gate(tmp_path: Path, name: str, rows: int) -> None:
+    """gold_v1 is the set the engine was tuned on; gold_v2 is held out (written after the 4/6 design
+    was fixed, never used for tuning). The gate holds on both."""
+    dataset = load_dataset(name)
+    assert len(dataset.rows) >= rows
     card = asyncio.run(evaluate(dataset, "offline", tmp_path / "out", Settings(data_dir=tmp_path / "data")))
     assert THRESHOLDS.is_file() and card["gate"]["checked"] >= 10
     assert card["gate"]["passed"], json.dumps(card["gate"]["failures"], ensure_ascii=False)

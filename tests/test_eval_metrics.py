@@ -8,6 +8,7 @@ from eval.datasets import load_dataset
 from eval.harness import check_gate
 from eval.metrics import analysis_scores, application_scores, attribution_scores, clustering_scores, tracing_scores
 from voc.contracts import Cluster, Dimension, Priority, Proposal, VoiceResult
+from voc.periods import parse_week
 
 OTP = {"issue": "G01", "owner": "信息科技部", "dimension": "机", "tag": "系统设备>登录认证>验证码收不到",
        "sentiment": "负面"}
@@ -82,7 +83,8 @@ def test_application_groundedness() -> None:
         "short_term_measures": ["排查短信通道"], "long_term_measures": ["建立通道监控"], "due_date": "2026-11-20",
         "kpis": [{"name": "负面声量", "baseline": 2, "target": 1, "rule": "P1：较基线下降50%（KD-001）"}]})
     invented = good.model_copy(update={"proposal_id": "x", "problem": good.problem + "，预计损失300万"})
-    scores = application_scores(ISSUES, GOLD, PRED, CLUSTERS, [good, invented], "2026-W45", lambda c: True)
+    period = parse_week("2026-W45")
+    scores = application_scores(ISSUES, GOLD, PRED, CLUSTERS, [good, invented], period, lambda c: True, {})
     assert scores["grounded"] == 0.5 and scores["evidence_valid"] == 1.0 and scores["owner_correct"] == 1.0
     assert scores["p1_p2_coverage"] == 1.0
 

@@ -284,34 +284,43 @@ def _print_proposals(run_dir: Path) -> None:
 
 @app.command("eval")
 def evaluate(
-    dataset: Annotated[str, typer.Option(help="A bundled set (gold_v1) or a JSONL path with labels.")] = "gold_v1",
+    dataset: Annotated[str, typer.Option(help="Bundled sets (gold_v1,gold_v2 — comma-separated, shown side by "
+                                              "side) or a JSONL path with labels.")] = "gold_v1,gold_v2",
     engine: Annotated[RunEngine, typer.Option(help="offline (default) or an OpenAI-compatible llm.")] = Engine.OFFLINE,
     out: Annotated[Path | None, typer.Option(help="Where scorecard.json/.md go (default DATA_DIR/eval/…).")] = None,
     gate: Annotated[bool, typer.Option(help="Exit 1 when a threshold of eval/thresholds.yaml is missed.")] = True,
     with_review: Annotated[bool, typer.Option(help="Also measure accuracy with an analyst's corrections of the "
                                               "previous week's review queue (two more runs).")] = False,
 ) -> None:
-    """Measure every agent against gold labels beside the baselines; writes scorecard.json and scorecard.md."""
+    """Measure every agent against gold labels beside the baselines; writes scorecard.json and scorecard.md
+    per dataset, and a side-by-side scorecard.md when several are given."""
     import asyncio
 
     from agents.runner import RunError
     from eval.datasets import load_dataset
     from eval.harness import evaluate as run_evaluation
+    from eval.harness import write_side_by_side
 
     settings = get_settings()
     try:
-        data = load_dataset(dataset)
+        datasets = [load_dataset(name.strip()) for name in dataset.split(",") if name.strip()]
     except FileNotFoundError as exc:
         raise fail(str(exc)) from exc
     engine_name = Engine(engine).value
-    target = out or settings.resolved_data_dir / "eval" / f"{data.name}-{engine_name}"
-    with console.status(f"evaluating {data.name} with the {engine_name} engine"):
-        try:
-            card = asyncio.run(run_evaluation(data, engine_name, target, settings, review=with_review))
-        except (RunError, ValueError) as exc:
-            raise fail(str(exc)) from exc
-    typer.echo((target / "scorecard.md").read_text(encoding="utf-8"))
-    if gate and not card["gate"]["passed"]:
+    root = out or settings.resolved_data_dir / "eval"
+    cards = []
+    for data in datasets:
+        target = root / f"{data.name}-{engine_name}" if out is None or len(datasets) > 1 else root
+        with console.status(f"evaluating {data.name} with the {engine_name} engine"):
+            try:
+                cards.append(asyncio.run(run_evaluation(data, engine_name, target, settings, review=with_review)))
+            except (RunError, ValueError) as exc:
+                raise fail(str(exc)) from exc
+        if len(datasets) == 1:
+            typer.echo((target / "scorecard.md").read_text(encoding="utf-8"))
+    if len(datasets) > 1:
+        typer.echo(write_side_by_side(cards, root))
+    if gate and not all(card["gate"]["passed"] for card in cards):
         raise typer.Exit(code=1)
 
 

@@ -215,17 +215,19 @@ def bertopic_baseline(settings: Settings, dataset: Dataset, gold: dict[str, dict
 
 
 def check_gate(card: dict[str, Any], engine: str, path: Path = THRESHOLDS) -> dict[str, Any]:
-    """Thresholds are minima per engine and dataset, keyed by dotted scorecard paths."""
+    """Thresholds per engine and dataset, keyed by dotted scorecard paths: a number is a minimum,
+    `{max: n}` a maximum (for counts where fewer is better, such as duplicate proposals)."""
     spec = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    minima = (spec.get(card["dataset"]) or {}).get(engine) or {}
+    limits = (spec.get(card["dataset"]) or {}).get(engine) or {}
     failures = []
-    for key, minimum in minima.items():
-        value: Any = card
-        for part in key.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if value is None or value < minimum:
-            failures.append({"metric": key, "value": value, "minimum": minimum})
-    return {"checked": len(minima), "passed": not failures, "failures": failures}
+    for key, limit in limits.items():
+        value = _at(card, key)
+        if isinstance(limit, dict):
+            if value is None or value > limit["max"]:
+                failures.append({"metric": key, "value": value, "maximum": limit["max"]})
+        elif value is None or value < limit:
+            failures.append({"metric": key, "value": value, "minimum": limit})
+    return {"checked": len(limits), "passed": not failures, "failures": failures}
 
 
 def write_scorecard(card: dict[str, Any], out_dir: Path) -> None:
@@ -301,7 +303,8 @@ def render_markdown(card: dict[str, Any]) -> str:
     c, g = card["cost"], card["gate"]
     lines += ["", "## Cost", "", f"- wall {c['wall_seconds']} s; LLM per 1,000 voices {c['llm_per_1000_voices']}",
               "", "## Gate", "", f"- {'passed' if g['passed'] else 'FAILED'} ({g['checked']} thresholds)"]
-    lines += [f"  - {f['metric']}: {f['value']} < {f['minimum']}" for f in g["failures"]]
+    lines += [f"  - {f['metric']}: {f['value']} " + (f"< {f['minimum']}" if "minimum" in f else f"> {f['maximum']}")
+              for f in g["failures"]]
     return "\n".join(lines) + "\n"
 
 
@@ -326,9 +329,11 @@ def _at(card: dict[str, Any], path: str) -> Any:
     return value
 
 
-def _cell(value: Any) -> str:
+def _cell(path: str, value: Any) -> str:
     if isinstance(value, dict):  # P1 in top 3: how many of the planted P1 problems
         return f"{sum(bool(v) for v in value.values())}/{len(value)}"
+    if isinstance(value, float) and ("seconds" in path or path.endswith("ari")):
+        return f"{value:g}"  # seconds and ARI are not shares
     return _fmt(value)
 
 
@@ -337,7 +342,8 @@ def write_side_by_side(cards: list[dict[str, Any]], out_dir: Path) -> str:
     names = [f"{c['dataset']} ({c['engine']})" for c in cards]
     lines = ["# Scorecard — side by side", "", "| measure | " + " | ".join(names) + " |",
              "|---|" + "---|" * len(cards)]
-    lines += [f"| {label} | " + " | ".join(_cell(_at(c, path)) for c in cards) + " |" for label, path in SIDE_BY_SIDE]
+    lines += [f"| {label} | " + " | ".join(_cell(path, _at(c, path)) for c in cards) + " |"
+              for label, path in SIDE_BY_SIDE]
     text = "\n".join(lines) + "\n"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "scorecard.md").write_text(text, encoding="utf-8")

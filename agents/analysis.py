@@ -80,16 +80,18 @@ def _majority(values: list[Label]) -> Label:
 
 
 def problem_vectors(triples: list[Triple], config: Configuration, cache: EmbeddingCache, floor: Boilerplate,
-                    report: Any = None, fit: int | None = None) -> tuple[np.ndarray, list[str]]:
+                    examples: list[str], report: Any = None, fit: int | None = None) -> tuple[np.ndarray, list[str]]:
     """The composed vectors of voices and their cleaned texts. The first `fit` voices (the period
-    analysed) define the space and the learned boilerplate; the rest are placed in it."""
+    analysed) define the n-gram space and the learned boilerplate; the rest are placed in it. The
+    text block is centred on the data dictionary's example voices (`examples`)."""
     basis = triples[:fit]
     cleaner = floor.with_learned([v.text for v, _, _ in basis], [t.tag for _, t, _ in basis])
     cleaned = [cleaner.clean(v.text) for v, _, _ in triples]
     # e5's "query:" side: the model card's advice for symmetric tasks such as clustering.
     text = cache.embed(cleaned, "query", progress=report)
+    reference = cache.embed(examples, "query") if examples else None
     vectors = compose(text, [t.tag for _, t, _ in triples], [a.owner_department for _, _, a in triples],
-                      [v.business or "" for v, _, _ in triples], config.composition, lexical(cleaned, fit), fit)
+                      [v.business or "" for v, _, _ in triples], config.composition, lexical(cleaned, fit), reference)
     return vectors, cleaned
 
 
@@ -159,14 +161,14 @@ def build_cluster(number: int, members: list[Member], keywords: list[str], previ
 
 
 def analyse_period(state: RunState, config: Configuration, cache: EmbeddingCache, floor: Boilerplate,
-                   report: Any = None) -> Analysis:
+                   examples: list[str], report: Any = None) -> Analysis:
     current = negative_members(state.get("voices", []), state.get("traces", []), state.get("attributions", []))
     if not current:
         return Analysis([], [], [])  # a period without a negative voice has no problem to cluster
     previous = negative_members(state.get("previous_voices", []), state.get("previous_traces", []), None)
     started = time.perf_counter()
     # One composition for both periods: the same blocks, the same centring.
-    vectors, cleaned = problem_vectors(current + previous, config, cache, floor, report, fit=len(current))
+    vectors, cleaned = problem_vectors(current + previous, config, cache, floor, examples, report, fit=len(current))
     embed_seconds = time.perf_counter() - started
     now, before = vectors[:len(current)], vectors[len(current):]
     members = [Member(v, t, a, now[i], cleaned[i]) for i, (v, t, a) in enumerate(current)]
@@ -203,9 +205,11 @@ async def analyse(state: RunState, runtime: Runtime[RunContext]) -> dict[str, An
     context.report("分析", 0, negatives)
     async with tools_for(context) as toolbox:
         listed = await toolbox.call("knowledge", "get_boilerplate")
+        taxonomy = await toolbox.call("knowledge", "get_taxonomy")
     floor = Boilerplate(tuple(listed["phrases"]), tuple(listed["fillers"]))
+    examples = [example for tag in taxonomy["tags"] for example in tag["examples"]]
     cache = EmbeddingCache(context.settings.embedding_cache_path)
-    result = analyse_period(state, context.config, cache, floor, lambda n: context.report("分析", n))
+    result = analyse_period(state, context.config, cache, floor, examples, lambda n: context.report("分析", n))
     clusters = result.clusters
     if context.llm is not None:
         texts = {v["id"]: v["text"] for v in state.get("voices", [])}

@@ -28,9 +28,9 @@ class Composition(BaseModel):
 
     # Chosen on gold_v1 with eval/tune_clustering.py (a plateau, not the sharpest peak); see docs/dev_notes.md.
     text: float = Field(default=1.0, ge=0)
-    words: float = Field(default=0.5, ge=0, description="Lexical block: character n-grams of the cleaned text.")
+    words: float = Field(default=0.7, ge=0, description="Lexical block: character n-grams of the cleaned text.")
     tag: float = Field(default=0.3, ge=0)
-    group: float = Field(default=0.3, ge=0, description="The tag's L1>L2 group.")
+    group: float = Field(default=0.2, ge=0, description="The tag's L1>L2 group.")
     owner: float = Field(default=0.3, ge=0)
     business: float = Field(default=0.0, ge=0)
 
@@ -48,10 +48,12 @@ def one_hot(values: Sequence[str]) -> np.ndarray:
     return matrix
 
 
-def centred(vectors: np.ndarray, fit: int | None = None) -> np.ndarray:
-    """Unit vectors minus the mean direction of the first `fit` rows (all by default), renormalised:
-    the shared "Chinese complaint" component that makes every pair look alike is removed."""
-    basis = vectors[:fit]
+def centred(vectors: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """Unit vectors minus a reference mean direction, renormalised: the shared "Chinese complaint"
+    component that makes every pair look alike is removed. The reference should not depend on the
+    week's mix (a week where one problem dominates would otherwise centre that problem away): the
+    analysis agent passes the mean of the data dictionary's example voices, one scene as much as another."""
+    basis = vectors if reference is None else reference
     if len(basis) < 2:
         return normalise(vectors)
     return normalise(vectors - basis.mean(axis=0, keepdims=True))
@@ -77,12 +79,11 @@ def lexical(texts: Sequence[str], fit: int | None = None, dimensions: int = LEXI
 
 
 def compose(text: np.ndarray, tags: Sequence[str], owners: Sequence[str], businesses: Sequence[str],
-            weights: Composition, words: np.ndarray | None = None, fit: int | None = None) -> np.ndarray:
-    """`fit`: the rows whose statistics (mean directions) define the space; later rows (the previous
-    period) are placed in it without moving it."""
-    blocks = [weights.text * centred(text, fit)]
+            weights: Composition, words: np.ndarray | None = None, reference: np.ndarray | None = None) -> np.ndarray:
+    """`reference`: the e5 vectors whose mean is taken out of the text block (see `centred`)."""
+    blocks = [weights.text * centred(text, reference)]
     if weights.words > 0 and words is not None:
-        blocks.append(weights.words * centred(words, fit))
+        blocks.append(weights.words * words)
     for weight, values in ((weights.tag, tags), (weights.group, [">".join(t.split(">")[:2]) for t in tags]),
                            (weights.owner, owners), (weights.business, businesses)):
         if weight > 0:

@@ -34,7 +34,7 @@ from voc.config import Settings
 from voc.contracts import RunOutputs, RunSummary, Sentiment, VoiceResult, read_voices
 from voc.embeddings import EmbeddingCache
 from voc.ingest import Ingestor
-from voc.knowledge import load_boilerplate
+from voc.knowledge import load_boilerplate, load_taxonomy
 from voc.knowledge_base import KnowledgeBase
 from voc.models import LOCAL_TZ
 from voc.reviews import Correction, ReviewDesk
@@ -196,8 +196,9 @@ def bertopic_baseline(settings: Settings, dataset: Dataset, gold: dict[str, dict
                                  owner_confidence=1.0, needs_review=False)
         triples.append((item, trace, owner))
     listed = load_boilerplate(settings.knowledge_dir / "boilerplate.yaml")
+    examples = [e for tag in load_taxonomy(settings.taxonomy_path).tags for e in tag.examples]
     vectors, texts = problem_vectors(triples, Configuration(), EmbeddingCache(settings.embedding_cache_path),
-                                     Boilerplate(tuple(listed.phrases), tuple(listed.fillers)))
+                                     Boilerplate(tuple(listed.phrases), tuple(listed.fillers)), examples)
     if len(texts) < 10:
         return {"skipped": "fewer than 10 problem voices"}
     result = bertopic_clusters(texts, vectors)

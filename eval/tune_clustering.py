@@ -23,7 +23,7 @@ from eval.datasets import load_dataset
 from voc.config import Settings
 from voc.contracts import Sentiment, read_voices
 from voc.embeddings import EmbeddingCache
-from voc.knowledge import load_boilerplate
+from voc.knowledge import load_boilerplate, load_taxonomy
 from voc.storage import Store
 
 
@@ -46,16 +46,17 @@ def main() -> None:
     cleaned = [cleaner.clean(t) for t in texts]
     vectors = cache.embed(cleaned, args.kind)
     words = lexical(cleaned)
+    reference = cache.embed([e for t in load_taxonomy(Settings().taxonomy_path).tags for e in t.examples], "query")
     gold = dataset.labels
     scored = [i for i, r in enumerate(results) if str(gold.get(r.id, {}).get("issue", "")).startswith("G")
               or gold.get(r.id, {}).get("issue") == "single"]
     truth = [gold[results[i].id]["issue"] if gold[results[i].id]["issue"] != "single" else f"s{i}" for i in scored]
     rows = []
     for words_w, tag_w, group_w, owner_w, business_w, cut, attach in itertools.product(
-            (0.4, 0.5, 0.6), (0.2, 0.3, 0.4), (0.2, 0.3), (0.2, 0.3), (0.0,), (0.7, 0.75, 0.8), (0.0, 0.1, 0.15, 0.2)):
+            (0.3, 0.5, 0.7), (0.2, 0.3, 0.5), (0.2, 0.3, 0.5), (0.3,), (0.0,), (0.65, 0.75, 0.85), (0.1, 0.15, 0.2)):
         weights = Composition(text=1.0, words=words_w, tag=tag_w, group=group_w, owner=owner_w, business=business_w)
         composed = compose(vectors, [r.tag for r in results], [r.owner_department for r in results],
-                           [str(voices[r.id].business or "") for r in results], weights, words)  # type: ignore[union-attr]
+                           [str(voices[r.id].business or "") for r in results], weights, words, reference)  # type: ignore[union-attr]
         labels = settle_small_groups(cluster_labels(composed, cut, 1500), composed, 3, attach)
         guess = [int(labels[i]) if labels[i] >= 0 else -1 - i for i in scored]
         rows.append((adjusted_rand_score(truth, guess), _fragmentation(truth, guess),

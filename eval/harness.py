@@ -24,7 +24,6 @@ from eval.metrics import (
     application_scores,
     attribution_scores,
     clustering_scores,
-    issue_members,
     keyword_hit_rate,
     majority_cluster,
     tracing_scores,
@@ -179,9 +178,10 @@ def _baselines(dataset: Dataset) -> dict[str, Any]:
 
 def bertopic_baseline(settings: Settings, dataset: Dataset, gold: dict[str, dict[str, Any]],
                       predicted: dict[str, VoiceResult]) -> dict[str, Any]:
-    """BERTopic on the same voices as the agent's clustering score, with the same vectors (cleaned
-    text composed with the run's tags and owners), scored with the same functions."""
-    ids = issue_members(gold, predicted)
+    """BERTopic given what the analysis agent is given — the run's negative voices, as the same
+    vectors (cleaned text composed with the run's tags and owners) — and scored with the same
+    functions: a gold problem voice the run did not call negative is an outlier for both."""
+    ids = sorted(i for i, v in predicted.items() if v.sentiment is Sentiment.NEGATIVE)
     store = Store(settings.resolved_database_url)
     triples = []
     for voice_id in ids:

@@ -1,7 +1,8 @@
 """The report as a reader sees it: the PDF laid out by WeasyPrint and drawn page by page, the HTML in
 Chromium. Layout facts are checked on WeasyPrint's own boxes (no table cell narrower than a few
-characters, no table row or proposal card split across pages), then on the pictures (no page left
-mostly empty) and on the PDF's text (every proposal and incident is in it). The pages are kept as PNG
+characters, no table row or proposal card split across pages, nothing wider than the page even when a
+customer writes a 150-character word), then on the pictures (no page left mostly empty) and on the
+PDF's text (every proposal and incident is in it). The pages are kept as PNG
 in tests/artifacts/report_pages/ (page-01.png …, report.pdf, report_html.png) for a person to look at."""
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Layout:
     narrowest: list[tuple[float, str]] = field(default_factory=list)
     pages_of: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
     names: dict[int, str] = field(default_factory=dict)
+    overflowing: list[tuple[int, str]] = field(default_factory=list)  # (page, element) past the right margin
 
     def split(self) -> list[str]:
         return [self.names[k] for k, pages in self.pages_of.items() if len(pages) > 1]
@@ -61,7 +63,11 @@ def _layout(document: Any) -> Layout:
 
     layout = Layout()
     for number, page in enumerate(document.pages):
+        right = page._page_box.content_box_x() + page._page_box.width
         for box in page._page_box.descendants():
+            drawn = isinstance(box, (boxes.TextBox, boxes.LineBox, boxes.BlockBox, boxes.TableCellBox))
+            if drawn and box.element_tag and box.position_x + box.margin_width() > right + 1:
+                layout.overflowing.append((number + 1, box.element_tag))
             if isinstance(box, boxes.TableCellBox):
                 layout.narrowest.append((box.width, "".join(box.element.itertext())[:20]))
             rows = box.children if isinstance(box, boxes.TableRowGroupBox) and not box.is_header else []
@@ -71,6 +77,17 @@ def _layout(document: Any) -> Layout:
                 layout.names[id(item.element)] = "".join(item.element.itertext())[:40]
     layout.narrowest.sort()
     return layout
+
+
+def _with_long_words(data: ReportData) -> ReportData:
+    """Customer text without a break opportunity (a pasted URL, a row of one letter) in a table cell, a card
+    and a quote: it must wrap inside the page."""
+    word = "https_example_" + "A" * 150
+    card = data.cards[0]
+    quotes = [card.quotes[0].model_copy(update={"text": word}), *card.quotes[1:]] if card.quotes else []
+    cards = [card.model_copy(update={"quotes": quotes, "root_cause": word}), *data.cards[1:]]
+    problems = [data.problems[0].model_copy(update={"label": word}), *data.problems[1:]]
+    return data.model_copy(update={"cards": cards, "problems": problems})
 
 
 def _filled(image: Any) -> float:
@@ -85,12 +102,13 @@ def _filled(image: Any) -> float:
 def test_the_pdf_pages(data: ReportData) -> None:
     import pypdfium2 as pdfium
 
-    html = render_html(data)
+    html = render_html(_with_long_words(data))
     assert re.search(r"\.proposal \{[^}]*break-inside: avoid", html) and re.search(r"tr \{ break-inside: avoid", html)
     document = pdf_document(html)
     layout = _layout(document)
     assert layout.narrowest[0][0] >= MIN_CELL_PX, layout.narrowest[:3]
     assert not layout.split(), layout.split()  # no table row and no card runs over a page break
+    assert not layout.overflowing, layout.overflowing[:5]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob("page-*.png"):
         old.unlink()

@@ -56,7 +56,7 @@ def report(
         run_dir, _ = execute_run(settings, period, engine_name, None)
     else:
         console.print(f"沿用运行 {run_dir.name}")
-    data = build_report(Store(settings.resolved_database_url), run_dir)
+    data = build_report(Store(settings.resolved_database_url), run_dir, knowledge_dir=settings.knowledge_dir)
     try:
         written = write_report(data, out or settings.resolved_data_dir / "reports" / period.label, formats)
     except ValueError as exc:

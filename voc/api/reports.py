@@ -35,7 +35,7 @@ def _data(services: Services, week: str) -> ReportData:
     run_dir = latest_run_dir(services.settings.runs_dir, week, None)
     if run_dir is None:
         raise Conflict(f"{week} has no finished run yet: start one with POST /api/runs")
-    return build_report(services.store, run_dir)
+    return build_report(services.store, run_dir, knowledge_dir=services.settings.knowledge_dir)
 
 
 @router.post("/reports", status_code=201)

@@ -21,12 +21,16 @@ from voc.report.fonts import matplotlib_family
 PRIORITY_COLOURS = {Priority.P1: "#c0392b", Priority.P2: "#e67e22", Priority.P3: "#f1c40f", Priority.P4: "#95a5a6"}
 CURRENT, PREVIOUS = "#1f5fa8", "#a9c4e4"
 NAMED = (Priority.P1, Priority.P2)  # the matrix chart names these problems; the others are counted
+# The report prints its charts 184 mm (7.24 in) wide, the A4 text width: a chart drawn 7.2 in wide keeps
+# its font sizes on paper (a 7.5 pt label prints at 7.5 pt), and 200 dpi keeps it sharp in print.
+WIDTH = 7.2
+DPI = 200
 
 
 def _png(draw: Callable[[Axes], None], size: tuple[float, float]) -> bytes:
     plt.rcParams["font.family"] = [matplotlib_family()]
     plt.rcParams["axes.unicode_minus"] = False
-    figure = Canvas(figsize=size, dpi=110)
+    figure = Canvas(figsize=size, dpi=DPI)
     axes = figure.subplots()
     draw(axes)
     figure.tight_layout()
@@ -36,29 +40,42 @@ def _png(draw: Callable[[Axes], None], size: tuple[float, float]) -> bytes:
 
 
 def funnel_chart(steps: list[FunnelStep]) -> bytes:
+    """This week's volume per tier beside last week's; only this week's when last week had none (首周无对比)."""
+    compare = any(s.previous for s in steps)
+
     def draw(ax: Axes) -> None:
-        labels = [s.name for s in steps][::-1]
         rows = range(len(steps))
-        ax.barh([r + 0.2 for r in rows], [s.current for s in steps][::-1], height=0.4, color=CURRENT, label="本周")
-        ax.barh([r - 0.2 for r in rows], [s.previous for s in steps][::-1], height=0.4, color=PREVIOUS, label="上周")
-        ax.set_yticks(list(rows), labels)
+        shift, height = (0.2, 0.4) if compare else (0.0, 0.6)
+        ax.barh([r + shift for r in rows], [s.current for s in steps][::-1], height=height, color=CURRENT,
+                label="本周")
+        if compare:
+            ax.barh([r - shift for r in rows], [s.previous for s in steps][::-1], height=height, color=PREVIOUS,
+                    label="上周")
+        ax.set_yticks(list(rows), [f"{s.tier}. {s.name}" for s in steps][::-1], fontsize=9)
         for r, s in zip(rows, steps[::-1], strict=True):
-            ax.text(s.current, r + 0.2, f" {s.current}", va="center", fontsize=8)
-        ax.set_title("服务漏斗（机器人 → 人工 → 线上反馈 → 队伍反馈 → 投诉 → 监管）")
-        ax.legend(loc="lower right")
-    return _png(draw, (7.5, 3.6))
+            ax.text(s.current, r + shift, f" {s.current}", va="center", fontsize=8)
+        ax.margins(x=0.08)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.set_title("服务漏斗（各层级声音，条）" + ("" if compare else "：首周无对比"), fontsize=10)
+        ax.legend(loc="lower right", fontsize=8, frameon=False)
+    return _png(draw, (WIDTH, 2.9))
 
 
 def dimension_chart(shares: list[DimensionShare]) -> bytes:
+    compare = any(s.previous for s in shares)
+
     def draw(ax: Axes) -> None:
         x = range(len(shares))
-        ax.bar([i - 0.2 for i in x], [s.current for s in shares], width=0.4, color=CURRENT, label="本周")
-        ax.bar([i + 0.2 for i in x], [s.previous for s in shares], width=0.4, color=PREVIOUS, label="上周")
-        ax.set_xticks(list(x), [s.name for s in shares])
-        ax.set_ylabel("负面声音（条）")
-        ax.set_title("人机物法环分布（负面声音）")
-        ax.legend()
-    return _png(draw, (7.5, 3.2))
+        shift, width = (0.2, 0.4) if compare else (0.0, 0.55)
+        ax.bar([i - shift for i in x], [s.current for s in shares], width=width, color=CURRENT, label="本周")
+        if compare:
+            ax.bar([i + shift for i in x], [s.previous for s in shares], width=width, color=PREVIOUS, label="上周")
+        ax.set_xticks(list(x), [s.name for s in shares], fontsize=9)
+        ax.tick_params(axis="y", labelsize=8)
+        ax.set_ylabel("负面声音（条）", fontsize=9)
+        ax.set_title("人机物法环分布（负面声音）" + ("" if compare else "：首周无对比"), fontsize=10)
+        ax.legend(fontsize=8, frameon=False)
+    return _png(draw, (WIDTH, 2.3))
 
 
 def matrix_chart(problems: list[Problem]) -> bytes:
@@ -94,8 +111,8 @@ def matrix_chart(problems: list[Problem]) -> bytes:
         ax.set_xticks(range(1, 6))
         ax.set_yticks(range(1, 6))
         ax.tick_params(length=0)
-        ax.set_xlabel("影响度（声量、增长、漏斗层级、客户数）")
-        ax.set_ylabel(f"严重度\n（情绪、资金受阻、{Signal.THREAT}、弱势客群）")
+        ax.set_xlabel("影响度（声量、增长、漏斗层级、客户数）", fontsize=9)
+        ax.set_ylabel(f"严重度（情绪、资金受阻、{Signal.THREAT}、弱势客群）", fontsize=9)
         ax.set_title(f"问题优先级矩阵（严重度 × 影响度）：共 {len(problems)} 个问题，标出 P1–P2 编号", fontsize=10)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
-    return _png(draw, (7.4, 5.4))
+    return _png(draw, (WIDTH, 4.9))

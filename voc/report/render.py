@@ -43,6 +43,8 @@ def _environment(markdown: bool = False) -> Environment:
     environment.filters["signed_pct"] = lambda v: "—" if v is None else f"{v:+.1%}"
     environment.filters["signed"] = lambda v: f"{v:+d}"
     environment.filters["pairs"] = lambda items: "、".join(f"{k} {v}" for k, v in items) or "—"
+    environment.filters["leaf_pairs"] = lambda items: "、".join(f"{k.split('>')[-1]} {v}" for k, v in items) or "—"
+    environment.filters["tag_path"] = lambda path: path.replace(">", " › ")  # L1 › L2 › L3, no &gt; in Markdown
     return environment
 
 
@@ -67,7 +69,8 @@ def render_markdown(data: ReportData) -> str:
     return _environment(markdown=True).get_template("report.md.j2").render(data=data)
 
 
-def render_pdf(html: str, target: Path) -> None:
+def pdf_document(html: str) -> Any:
+    """The report laid out in pages (a WeasyPrint Document): its boxes tell where every card and row landed."""
     import logging
 
     from weasyprint import HTML
@@ -77,7 +80,11 @@ def render_pdf(html: str, target: Path) -> None:
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     # The report's own charts and font are data: URIs. Any other URL (one that reached the page
     # from a voice) is refused, so drawing the PDF makes no network or file request.
-    HTML(string=html, url_fetcher=URLFetcher(allowed_protocols=("data",))).write_pdf(target)
+    return HTML(string=html, url_fetcher=URLFetcher(allowed_protocols=("data",))).render()
+
+
+def render_pdf(html: str, target: Path) -> None:
+    pdf_document(html).write_pdf(target)
 
 
 def write_report(data: ReportData, out_dir: Path, formats: tuple[str, ...] = FORMATS) -> dict[str, Path]:

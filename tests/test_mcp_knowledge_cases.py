@@ -28,7 +28,7 @@ async def test_knowledge_tools_listed(knowledge_server) -> None:
     async with create_connected_server_and_client_session(knowledge_server) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == {"candidate_owners", "candidate_owners_batch", "suggest_tags", "suggest_tags_batch",
-                          "search_knowledge", "get_taxonomy", "get_service_matrix"}
+                          "search_knowledge", "get_taxonomy", "get_service_matrix", "get_boilerplate"}
     assert all(t.annotations.readOnlyHint and t.description for t in tools.values())
 
 

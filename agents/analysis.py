@@ -214,11 +214,34 @@ async def analyse(state: RunState, runtime: Runtime[RunContext]) -> dict[str, An
     if context.llm is not None:
         texts = {v["id"]: v["text"] for v in state.get("voices", [])}
         clusters = [await _named_by_llm(context.llm, c, texts) for c in clusters]
+    async with tools_for(context) as toolbox:
+        assigned = (await toolbox.call("proposals", "assign_problems", week=state["period"]["label"],
+                                       candidates=[problem_candidate(c) for c in clusters]))["items"]
+    clusters, incidents = with_problem_ids(clusters, result.incidents, assigned)
     return {"clusters": [c.model_dump(mode="json") for c in clusters], "outlier_ids": result.outliers,
-            "incidents": [i.model_dump(mode="json") for i in result.incidents],
+            "incidents": [i.model_dump(mode="json") for i in incidents],
             "timings": {"analysis": round(time.perf_counter() - started, 3),
                         "analysis_embedding": result.embed_seconds},
             "llm": llm_stats(context, state)}
+
+
+def problem_candidate(cluster: Cluster) -> dict[str, Any]:
+    """What the problem registry matches a cluster by (proposals server: assign_problems)."""
+    return {"owner_department": cluster.owner_department, "tag": cluster.tag, "keywords": cluster.keywords,
+            "label": cluster.label}
+
+
+def with_problem_ids(clusters: list[Cluster], incidents: list[Incident],
+                     assigned: list[dict[str, Any]]) -> tuple[list[Cluster], list[Incident]]:
+    """The clusters under their ids across weeks (PB-0007) and the names to show (the analyst's when
+    set), order unchanged; the incidents' cluster ids follow."""
+    if len(assigned) != len(clusters):
+        raise ValueError(f"assign_problems answered {len(assigned)} ids for {len(clusters)} problems")
+    renamed = {c.cluster_id: a["problem_id"] for c, a in zip(clusters, assigned, strict=True)}
+    clusters = [c.model_copy(update={"cluster_id": a["problem_id"], "label": a["label"]})
+                for c, a in zip(clusters, assigned, strict=True)]
+    incidents = [i.model_copy(update={"cluster_ids": [renamed.get(c, c) for c in i.cluster_ids]}) for i in incidents]
+    return clusters, incidents
 
 
 # ------------------------------------------------------------------ the LLM engine's 分析: naming a cluster

@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_servers.common import (
     LATEST_WEEK_HINT,
@@ -19,10 +19,12 @@ from mcp_servers.common import (
 )
 from voc.config import Settings, get_settings
 from voc.contracts import OPEN_STATUSES, ProblemView, ProposalStatus, latest_run_dir, read_clusters, read_proposals
+from voc.errors import Invalid
 from voc.knowledge import load_service_matrix, load_taxonomy
 from voc.lifecycle import FINISHED, Effect, ProposalBook, ProposalView
 from voc.periods import Period, parse_week
-from voc.registration import check_registration
+from voc.problems import Assigned, Candidate, ProblemRecord, ProblemRegistry
+from voc.registration import check_registration, has_markup, is_period_label
 from voc.storage import Store
 
 MAX_LIST = 500
@@ -64,13 +66,35 @@ class Registered(BaseModel):
     volumes: int
 
 
+class ProblemCandidate(BaseModel):
+    """One of a week's clusters, in the run's order (priority, then size)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    owner_department: str = Field(max_length=100, description="The cluster's owner department.")
+    tag: str = Field(max_length=128, description="The cluster's taxonomy tag (L1>L2>L3).")
+    keywords: list[Annotated[str, Field(max_length=64)]] = Field(max_length=50, description="The cluster's keywords.")
+    label: str = Field(min_length=1, max_length=200, description="The run's own name for the cluster.")
+
+
+class AssignedProblems(BaseModel):
+    week: str
+    items: list[Assigned] = Field(description="One per candidate, in the same order.")
+
+
+class ProblemRegistryList(BaseModel):
+    total: int = Field(description="Problems matching the filters, over all pages.")
+    items: list[ProblemRecord]
+    next_offset: int | None = Field(description="Pass as offset for the next page; null on the last page.")
+
+
 def _next_offset(offset: int, limit: int, total: int) -> int | None:
     return offset + limit if offset + limit < total else None
 
 
 def create_server(settings: Settings | None = None) -> VocServer:
     settings = settings or get_settings()
-    server = VocServer("proposals", settings=settings, creates_data={"register_run"},
+    server = VocServer("proposals", settings=settings, creates_data={"register_run", "assign_problems"},
                        instructions="Improvement proposals tracked across weeks: 待认领 → 整改中 → 已完成 → "
                        "已验证 / 未达标, with who changed what and when, due dates and before/after effect; the "
                        f"weekly problems; the weekly report ({LATEST_REPORT_URI}). Paging: limit, offset.")
@@ -80,6 +104,10 @@ def create_server(settings: Settings | None = None) -> VocServer:
     def book() -> ProposalBook:
         # Opened on the first call, after VocServer checked that the data directory holds data.
         return ProposalBook(Store(settings.resolved_database_url))
+
+    @functools.cache
+    def registry() -> ProblemRegistry:
+        return ProblemRegistry(Store(settings.resolved_database_url))
 
     def owners() -> set[str]:
         return set(load_service_matrix(settings.service_matrix_path).department_names())
@@ -164,6 +192,39 @@ def create_server(settings: Settings | None = None) -> VocServer:
         counts = ledger.register(run_id, week, checked.proposals, checked.clusters)
         stored = ledger.record_volumes(run_id, week, volumes)
         return Registered(created=counts["created"], recurred=counts["recurred"], volumes=stored)
+
+    @server.tool(name="assign_problems", annotations=WRITES)
+    def assign_problems_tool(
+            week: PeriodLabel,
+            candidates: Annotated[list[ProblemCandidate], Field(
+                max_length=20_000, description="The week's clusters in the run's order (priority, then size).")],
+    ) -> AssignedProblems:
+        """Give each of a week's problems its id across weeks (PB-0007): the problem it continues (same
+        owner and tag, or same owner and mostly the same keywords; a merged problem's later weeks carry
+        the surviving id), or a new one. One existing problem goes to one cluster per week at most, the
+        first. Returns the ids and the names to show (the analyst's when set). Safe to repeat."""
+        if not is_period_label(week):
+            raise Invalid(f"“{week[:40]}”不是周次（2026-W47）或日期区间")
+        known_owners, known_tags = owners() | {""}, tags()
+        for index, c in enumerate(candidates, start=1):
+            if c.owner_department not in known_owners or c.tag not in known_tags:
+                raise Invalid(f"第 {index} 个问题的责任部门或分类标签不在服务矩阵或分类体系中")
+            if has_markup(c.label) or any(has_markup(k) for k in c.keywords):
+                raise Invalid(f"第 {index} 个问题的名称或关键词含有标记或链接，已拒绝")
+        items = registry().assign(week, [Candidate(c.owner_department, c.tag, c.keywords, c.label)
+                                         for c in candidates])
+        return AssignedProblems(week=week, items=items)
+
+    @server.tool(name="list_problem_registry", annotations=READ_ONLY)
+    def list_problem_registry_tool(
+            owner_department: Annotated[OwnerDepartment, Field(description="Only this owner department's.")] = None,
+            include_merged: Annotated[bool, Field(description="Also the problems merged into others.")] = False,
+            limit: ListLimit = 100, offset: Offset = 0) -> ProblemRegistryList:
+        """The problems known across weeks (PB-0001…): owner, tag, keywords, the name shown (the
+        analyst's when set), the weeks each was found in, and merges with who and when."""
+        items = [p for p in registry().list(include_merged) if owner_department in (None, p.owner_department)]
+        return ProblemRegistryList(total=len(items), items=items[offset:offset + limit],
+                                   next_offset=_next_offset(offset, limit, len(items)))
 
     @server.tool(name="update_proposal", annotations=WRITES)
     def update_proposal_tool(

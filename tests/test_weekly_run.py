@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -84,6 +85,12 @@ def test_output_contract(outputs: Path, loaded_kb: KnowledgeBase) -> None:
             "short_term_measures", "long_term_measures", "kpis", "due_date", "evidence_voice_ids",
             "cited_case_ids"} <= set(proposals[0])
     assert run["period"]["label"] == WEEK and run["engine"] == "offline"
+    # Problems carry their id across weeks (PB-0001…), and proposals and incidents refer to them.
+    cluster_ids = [c["cluster_id"] for c in clusters]
+    assert all(re.fullmatch(r"PB-\d{4,}", i) for i in cluster_ids) and len(set(cluster_ids)) == len(cluster_ids)
+    assert all(p["cluster_id"] in cluster_ids and set(p["cluster_ids"]) <= set(cluster_ids) for p in proposals)
+    assert all(set(i["cluster_ids"]) <= set(cluster_ids) for i in run["incidents"])
+    assert {v["cluster_id"] for v in voices if v["cluster_id"]} <= set(cluster_ids)
     assert run["counts"]["voices"] == len(voices) and 0 <= run["outlier_rate"] <= 1
     assert set(run["timings"]) >= {"collect", "attribution", "tracing", "analysis", "application", "wall"}
 
@@ -189,4 +196,6 @@ def test_a_recurring_problem_continues_its_open_proposal(run_settings, outputs: 
     assert continued["proposal_id"] == "PR-2026-W45-009" and continued["due_date"] == "2026-11-13"
     assert len({p["proposal_id"] for p in again}) == len(again)
     assert [e.kind for e in book.get("PR-2026-W45-009").events] == ["创建", "复发"]
+    _, clusters_again, _, _ = load(tmp_path)
+    assert [c["cluster_id"] for c in clusters_again] == [c["cluster_id"] for c in clusters]  # the same week: same ids
     assert book.get("PR-2026-W45-009", today=date(2026, 11, 23)).overdue

@@ -368,10 +368,11 @@ def serve(
     uvicorn.run(app_for_host, host=bind, port=port or settings.api_port, log_level="warning")
 
 
-from voc.cli_loop import proposals_app, report  # noqa: E402  (after `app`: the commands register on it)
+from voc.cli_loop import problems_app, proposals_app, report  # noqa: E402  (after `app`: the commands register on it)
 
 app.command()(report)
 app.add_typer(proposals_app, name="proposals")
+app.add_typer(problems_app, name="problems")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

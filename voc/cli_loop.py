@@ -15,6 +15,7 @@ from voc.config import Settings, get_settings
 from voc.contracts import Engine, ProposalStatus, RunEngine
 
 proposals_app = typer.Typer(help="整改建议闭环: list, show, update, verify, record as a case.", no_args_is_help=True)
+problems_app = typer.Typer(help="跨周问题（PB-0001…）: list, rename, merge.", no_args_is_help=True)
 
 
 def _formats(value: str) -> str:
@@ -161,3 +162,54 @@ async def _record_through_mcp(settings: Settings, case: dict[str, Any]) -> dict[
     if result.isError:
         raise fail(" ".join(getattr(block, "text", "") for block in result.content))
     return result.structuredContent or {}
+
+
+# ------------------------------------------------------------------ `voc problems`: ids across weeks
+
+
+def _registry(settings: Settings) -> Any:
+    from voc.problems import ProblemRegistry
+    from voc.storage import Store
+
+    return ProblemRegistry(Store(settings.resolved_database_url))
+
+
+@problems_app.command("list")
+def list_problems(
+    owner: Annotated[str | None, typer.Option(help="Only this owner department.")] = None,
+    merged: Annotated[bool, typer.Option("--merged", help="Also the problems merged into others.")] = False,
+) -> None:
+    """The problems known across weeks: id, owner, tag, the name shown and the weeks found."""
+    items = _guarded(lambda: _registry(get_settings()).list(include_merged=merged))
+    table = Table("编号", "名称（*分析师命名）", "责任部门", "出现周次", "合并到", title="跨周问题")
+    table.columns[1].no_wrap = True
+    for p in items:
+        if owner and p.owner_department != owner:
+            continue
+        name = f"*{p.label}" if p.analyst_label else p.label
+        weeks = p.first_week if p.first_week == p.last_week else f"{p.first_week}~{p.last_week}"
+        table.add_row(p.problem_id, escape(name[:30]), escape(p.owner_department), f"{weeks}（{len(p.weeks)}周）",
+                      p.merged_into or "")
+    console.print(table)
+
+
+@problems_app.command("rename")
+def rename_problem(
+    problem_id: str,
+    label: str,
+    by: Annotated[str, typer.Option("--by", help="Who renames it.")],
+) -> None:
+    """Name a problem; every later week shows this name (an empty name goes back to the run's own)."""
+    record = _guarded(lambda: _registry(get_settings()).rename(problem_id, label, by))
+    console.print(f"{record.problem_id}: {escape(record.label)}")
+
+
+@problems_app.command("merge")
+def merge_problem(
+    problem_id: str,
+    into: Annotated[str, typer.Option("--into", help="The problem that remains.")],
+    by: Annotated[str, typer.Option("--by", help="Who merges them.")],
+) -> None:
+    """Merge a problem into another: its later weeks carry the surviving id."""
+    record = _guarded(lambda: _registry(get_settings()).merge(problem_id, into, by))
+    console.print(f"{record.problem_id} → {record.merged_into}")

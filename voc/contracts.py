@@ -127,8 +127,10 @@ class VoiceResult(BaseModel):
 class Cluster(BaseModel):
     """分析: one common problem of the period (one item of clusters.json)."""
 
-    cluster_id: str
-    label: str
+    cluster_id: str = Field(description="The problem's stable id across weeks (PB-0007, voc/problems.py): a "
+                            "recurring problem keeps it; clusters built outside a weekly run may use others.")
+    label: str = Field(description="The problem's name: the analyst's when one was given (voc problems rename), "
+                       "else the run's own.")
     keywords: list[str]
     size: int
     voice_ids: list[str]

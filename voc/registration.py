@@ -31,6 +31,11 @@ def has_markup(text: str) -> bool:
 _WEEK_OR_RANGE = re.compile(r"^\d{4}-W\d{2}$|^\d{4}-\d{2}-\d{2}~\d{4}-\d{2}-\d{2}$")
 
 
+def is_period_label(label: str) -> bool:
+    """An ISO week (2026-W47) or a run's date-range label (2026-11-01~2026-11-14)."""
+    return bool(_WEEK_OR_RANGE.match(label))
+
+
 def _strings(value: Any, path: str = "") -> list[tuple[str, str]]:
     if isinstance(value, str):
         return [(path, value)]

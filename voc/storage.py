@@ -161,6 +161,36 @@ class ProblemVolumeRow(Base):
     run_id: Mapped[str] = mapped_column(String(128))
 
 
+class ProblemRow(Base):
+    """A problem as it is known from week to week (PB-0001…): the weekly runs give a recurring problem
+    its id again; an analyst may rename it or merge it into another (voc/problems.py)."""
+
+    __tablename__ = "problems"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner_department: Mapped[str] = mapped_column(String(32), index=True)
+    tag: Mapped[str] = mapped_column(String(128), doc="As first seen: with owner and keywords, what a week matches.")
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    label: Mapped[str] = mapped_column(String(200), doc="The run's own name for it, as the latest week gave it.")
+    analyst_label: Mapped[str | None] = mapped_column(String(200), doc="The analyst's name; shown when set.")
+    merged_into: Mapped[str | None] = mapped_column(ForeignKey("problems.id"))
+    first_week: Mapped[str] = mapped_column(String(32))
+    last_week: Mapped[str] = mapped_column(String(32))
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, doc="Renames and merges: who, when.")
+
+
+class ProblemWeekRow(Base):
+    """Which problem each of a week's clusters was, in the run's order: the problem's weekly series,
+    and what makes assigning a week again give the same ids."""
+
+    __tablename__ = "problem_weeks"
+
+    week: Mapped[str] = mapped_column(String(32), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    problem_id: Mapped[str] = mapped_column(ForeignKey("problems.id"), index=True)
+    created: Mapped[bool] = mapped_column(doc="The problem was new in this week's assignment.")
+
+
 class CorrectionRow(Base):
     """An analyst's correction of a voice's labels (人工复核); the latest value of each field wins."""
 

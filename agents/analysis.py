@@ -157,7 +157,7 @@ def build_cluster(number: int, members: list[Member], keywords: list[str], previ
         channels=dict(Counter(m.voice.channel for m in members)),
         mean_intensity=round(float(np.mean(facts.intensities)), 2),
         threat_count=sum(Signal.THREAT in m.trace.signals for m in members),
-        blocked_count=sum(Signal.BLOCKED in m.trace.signals for m in members))
+        blocked_count=sum(Signal.BLOCKED in m.trace.signals for m in members), business=business or None)
 
 
 def analyse_period(state: RunState, config: Configuration, cache: EmbeddingCache, floor: Boilerplate,

@@ -86,12 +86,16 @@ def target_of(baseline: int, reduction: float) -> int:
 
 
 def matching_cases(subject: Subject, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Cases of the same L3 tag first, then of the same L2 group; nothing from another scene."""
-    tag = subject.main.tag
-    group = _group(tag)
-    same = [c for c in cases if c.get("tag") == tag]
-    near = [c for c in cases if c.get("tag") != tag and _group(str(c.get("tag") or "")) == group]
-    return list({c["id"]: c for c in same + near}.values())[:CASES_CITED]
+    """Cases of the same L3 tag first, then of the same L2 group; nothing from another scene. Within
+    each, a case of the problem's own business comes first (one tag such as 年费管理费 covers a credit
+    card's annual fee and a debit card's account fee)."""
+    tag, business = subject.main.tag, subject.main.business
+
+    def order(case: dict[str, Any]) -> tuple[int, int]:
+        return (0 if case.get("tag") == tag else 1, 0 if business and case.get("business") == business else 1)
+
+    fitting = [c for c in cases if _group(str(c.get("tag") or "")) == _group(tag)]
+    return list({c["id"]: c for c in sorted(fitting, key=order)}.values())[:CASES_CITED]
 
 
 def measures(subject: Subject, cases: list[dict[str, Any]], tag: dict[str, Any] | None,

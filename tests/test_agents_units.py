@@ -194,6 +194,10 @@ def test_cases_of_another_scene_are_never_cited() -> None:
     cases = [{"id": "A", "tag": "系统设备>应用运行>闪退无法打开"}, {"id": "B", "tag": "系统设备>登录认证>人脸识别失败"},
              {"id": "C", "tag": "系统设备>登录认证>验证码收不到"}]
     assert [c["id"] for c in matching_cases(subject, cases)] == ["C", "B"]  # same L3, then same L2 group
+    card = Subject([_cluster().model_copy(update={"tag": "产品流程>收费定价>年费管理费", "business": "信用卡"})])
+    fees = [{"id": "DEBIT", "tag": "产品流程>收费定价>年费管理费", "business": "借记卡"},
+            {"id": "CARD", "tag": "产品流程>收费定价>年费管理费", "business": "信用卡"}]
+    assert [c["id"] for c in matching_cases(card, fees)] == ["CARD", "DEBIT"]  # the problem's own business first
 
 
 def test_a_label_reads_like_a_problem_title() -> None:

@@ -153,6 +153,7 @@ class Cluster(BaseModel):
     threat_count: int
     blocked_count: int
     incident_id: str | None = Field(default=None, description="The incident this problem is a symptom of, if any.")
+    business: str | None = Field(default=None, description="The business most of its voices are about, if any.")
 
 
 MAX_TEXT = 2000  # a proposal's prose field; longer is not something the product writes

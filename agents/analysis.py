@@ -24,7 +24,7 @@ import numpy as np
 from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
-from agents.clustering import cluster_labels, compose, lexical, normalise, settle_small_groups
+from agents.clustering import Composition, cluster_labels, compose, lexical, normalise, settle_small_groups
 from agents.configuration import Configuration
 from agents.context import RunContext, context_of, llm_stats, tools_for
 from agents.incidents import Evidence, link
@@ -79,20 +79,40 @@ def _majority(values: list[Label]) -> Label:
     return sorted(Counter(values).items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
 
 
-def problem_vectors(triples: list[Triple], config: Configuration, cache: EmbeddingCache, floor: Boilerplate,
-                    examples: list[str], report: Any = None, fit: int | None = None) -> tuple[np.ndarray, list[str]]:
-    """The composed vectors of voices and their cleaned texts. The first `fit` voices (the period
-    analysed) define the n-gram space and the learned boilerplate; the rest are placed in it. The
-    text block is centred on the data dictionary's example voices (`examples`)."""
+@dataclass
+class ProblemBlocks:
+    """What a voice's composed vector is made of, before the weights (agents/clustering.py)."""
+
+    cleaned: list[str]
+    text: np.ndarray
+    words: np.ndarray
+    reference: np.ndarray | None
+
+
+def problem_blocks(triples: list[Triple], cache: EmbeddingCache, floor: Boilerplate, examples: list[str],
+                   report: Any = None, fit: int | None = None) -> ProblemBlocks:
+    """Cleaned texts, their e5 vectors and n-gram block. The first `fit` voices (the period analysed)
+    define the n-gram space and the learned boilerplate; the rest are placed in it. The text block is
+    centred on the data dictionary's example voices (`examples`)."""
     basis = triples[:fit]
     cleaner = floor.with_learned([v.text for v, _, _ in basis], [t.tag for _, t, _ in basis])
     cleaned = [cleaner.clean(v.text) for v, _, _ in triples]
     # e5's "query:" side: the model card's advice for symmetric tasks such as clustering.
     text = cache.embed(cleaned, "query", progress=report)
     reference = cache.embed(examples, "query") if examples else None
-    vectors = compose(text, [t.tag for _, t, _ in triples], [a.owner_department for _, _, a in triples],
-                      [v.business or "" for v, _, _ in triples], config.composition, lexical(cleaned, fit), reference)
-    return vectors, cleaned
+    return ProblemBlocks(cleaned, text, lexical(cleaned, fit), reference)
+
+
+def composed(triples: list[Triple], blocks: ProblemBlocks, weights: Composition) -> np.ndarray:
+    return compose(blocks.text, [t.tag for _, t, _ in triples], [a.owner_department for _, _, a in triples],
+                   [v.business or "" for v, _, _ in triples], weights, blocks.words, blocks.reference)
+
+
+def problem_vectors(triples: list[Triple], config: Configuration, cache: EmbeddingCache, floor: Boilerplate,
+                    examples: list[str], report: Any = None, fit: int | None = None) -> tuple[np.ndarray, list[str]]:
+    """The composed vectors of voices and their cleaned texts."""
+    blocks = problem_blocks(triples, cache, floor, examples, report, fit)
+    return composed(triples, blocks, config.composition), blocks.cleaned
 
 
 def merge_duplicates(labels: np.ndarray, members: list[Member], similarity: float) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from agents.analysis import problem_vectors
+from agents.analysis import Triple, problem_vectors
 from agents.configuration import Configuration
 from agents.problem_text import Boilerplate
 from agents.runner import run_and_write
@@ -176,29 +176,41 @@ def _baselines(dataset: Dataset) -> dict[str, Any]:
     return result
 
 
+def knowledge_inputs(settings: Settings) -> tuple[Boilerplate, list[str]]:
+    """What the analysis agent reads from the knowledge server: the boilerplate floor and the data
+    dictionary's example voices (read here from the files, as the eval owns no MCP session)."""
+    listed = load_boilerplate(settings.knowledge_dir / "boilerplate.yaml")
+    examples = [e for tag in load_taxonomy(settings.taxonomy_path).tags for e in tag.examples]
+    return Boilerplate(tuple(listed.phrases), tuple(listed.fillers)), examples
+
+
+def run_triples(store: Store, predicted: dict[str, VoiceResult], ids: list[str]) -> list[Triple]:
+    """Stored voices with the run's labels, as the analysis agent sees them."""
+    triples: list[Triple] = []
+    for voice_id in ids:
+        voice = store.get_voice(voice_id)
+        assert voice is not None
+        item = VoiceInput(id=voice.id, text=voice.text, channel=voice.channel.value,
+                          business=voice.business.value if voice.business else None,
+                          segment=voice.customer_segment.value, funnel_tier=int(voice.funnel_tier),
+                          created_at=voice.created_at.isoformat())
+        trace = VoiceTrace(voice_id=voice.id, sentiment=predicted[voice_id].sentiment, intensity=1,
+                           dimension=predicted[voice_id].dimension, tag=predicted[voice_id].tag, root_cause="")
+        owner = VoiceAttribution(voice_id=voice.id, owner_department=predicted[voice_id].owner_department,
+                                 owner_confidence=1.0, needs_review=False)
+        triples.append((item, trace, owner))
+    return triples
+
+
 def bertopic_baseline(settings: Settings, dataset: Dataset, gold: dict[str, dict[str, Any]],
                       predicted: dict[str, VoiceResult]) -> dict[str, Any]:
     """BERTopic given what the analysis agent is given — the run's negative voices, as the same
     vectors (cleaned text composed with the run's tags and owners) — and scored with the same
     functions: a gold problem voice the run did not call negative is an outlier for both."""
     ids = sorted(i for i, v in predicted.items() if v.sentiment is Sentiment.NEGATIVE)
-    store = Store(settings.resolved_database_url)
-    triples = []
-    for voice_id in ids:
-        voice = store.get_voice(voice_id)
-        assert voice is not None
-        item = VoiceInput(id=voice.id, text=voice.text, channel=voice.channel.value,
-                          business=voice.business.value if voice.business else None,
-                          segment=voice.customer_segment.value, funnel_tier=int(voice.funnel_tier), created_at="")
-        trace = VoiceTrace(voice_id=voice.id, sentiment=Sentiment.NEGATIVE, intensity=1,
-                           dimension=predicted[voice_id].dimension, tag=predicted[voice_id].tag, root_cause="")
-        owner = VoiceAttribution(voice_id=voice.id, owner_department=predicted[voice_id].owner_department,
-                                 owner_confidence=1.0, needs_review=False)
-        triples.append((item, trace, owner))
-    listed = load_boilerplate(settings.knowledge_dir / "boilerplate.yaml")
-    examples = [e for tag in load_taxonomy(settings.taxonomy_path).tags for e in tag.examples]
+    triples = run_triples(Store(settings.resolved_database_url), predicted, ids)
     vectors, texts = problem_vectors(triples, Configuration(), EmbeddingCache(settings.embedding_cache_path),
-                                     Boilerplate(tuple(listed.phrases), tuple(listed.fillers)), examples)
+                                     *knowledge_inputs(settings))
     if len(texts) < 10:
         return {"skipped": "fewer than 10 problem voices"}
     result = bertopic_clusters(texts, vectors)

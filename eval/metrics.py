@@ -23,7 +23,7 @@ Labels = dict[str, Any]
 Prediction = VoiceResult
 
 
-def _ratio(hits: int, total: int) -> float | None:
+def _ratio(hits: float, total: int) -> float | None:
     return round(hits / total, 4) if total else None
 
 

@@ -18,23 +18,19 @@ from typing import Any
 
 import yaml
 
+from eval.metrics import _ratio, issue_members
 from voc.contracts import TAG_SOURCE, Cluster, Proposal, VoiceResult
 
 RELEVANCE = Path(__file__).resolve().parent / "relevance.yaml"
 Labels = dict[str, Any]
 
 
-def _ratio(hits: float, total: int) -> float | None:
-    return round(hits / total, 4) if total else None
-
-
 def issue_voices(gold: dict[str, Labels], predicted: dict[str, VoiceResult]) -> dict[str, list[str]]:
     """The voices of each gold issue that the run saw, negative ones only (problems are negative)."""
     found: dict[str, list[str]] = {}
-    for voice_id, label in gold.items():
-        issue = str(label.get("issue", ""))
-        if issue.startswith("G") and label.get("sentiment") == "负面" and voice_id in predicted:
-            found.setdefault(issue, []).append(voice_id)
+    for voice_id in issue_members(gold, predicted):
+        if gold[voice_id]["issue"] != "single":
+            found.setdefault(str(gold[voice_id]["issue"]), []).append(voice_id)
     return found
 
 

@@ -30,7 +30,8 @@ def offline_attribution(voice: VoiceInput, candidates: list[dict[str, Any]], dep
         return VoiceAttribution(voice_id=voice.id, owner_department=owner, owner_confidence=0.0, needs_review=True,
                                 reason="服务矩阵无匹配场景，转客服中心初筛")
     top = valid[0]
-    confidence = owner_confidence(valid)
+    # The learned layer's confidence is a calibrated probability; the rules' is a share of scores.
+    confidence = float(top["confidence"]) if top.get("calibrated") else owner_confidence(valid)
     return VoiceAttribution(
         voice_id=voice.id, owner_department=top["owner"], owner_confidence=confidence,
         needs_review=confidence < review_threshold,

@@ -15,23 +15,36 @@ from agents.llm_client import Items, LLMClient, VoiceItem, clip_unit, response_s
 from agents.prompts import voice_row
 from agents.reviewed import corrected, corrections_for
 from agents.schemas import VoiceInput, VoiceTrace
-from agents.sentiment import analyse
+from voc.lexicon import SentimentResult, analyse
 from agents.state import RunState
 from agents.toolbox import Toolbox
 from voc.contracts import Dimension, Engine, Sentiment, Signal
 from voc.pii import mask_text
 
 
-def offline_trace(voice: VoiceInput, suggestions: list[dict[str, Any]]) -> VoiceTrace:
+def offline_trace(voice: VoiceInput, suggestions: list[dict[str, Any]], judged: dict[str, Any] | None = None
+                  ) -> VoiceTrace:
+    """Tag from the suggestions (the learned layer's when trained); sentiment from the learned layer
+    when it has one, the lexicon otherwise. The lexicon always gives the signals and the intensity."""
     feeling = analyse(voice.text, voice.channel)
+    sentiment = Sentiment(judged["sentiment"]) if judged and judged.get("sentiment") else feeling.sentiment
     top = suggestions[0]
     total = sum(s["score"] for s in suggestions) or 1.0
     leaf = top["tag"].split(">")[-1]
     hits = [h for h in top["keyword_hits"] if h != leaf][:2]
-    return VoiceTrace(voice_id=voice.id, sentiment=feeling.sentiment,
-                      intensity=feeling.intensity, dimension=top["dimension"], tag=top["tag"],
+    confidence = top.get("confidence")
+    return VoiceTrace(voice_id=voice.id, sentiment=sentiment,
+                      intensity=intensity_of(sentiment, feeling), dimension=top["dimension"], tag=top["tag"],
                       root_cause=(f"{leaf}：{'、'.join(hits)}" if hits else leaf)[:80], signals=feeling.signals,
-                      tag_confidence=round(top["score"] / total, 4))
+                      tag_confidence=round(confidence if confidence is not None else top["score"] / total, 4))
+
+
+def intensity_of(sentiment: Sentiment, feeling: SentimentResult) -> int:
+    """The lexicon's intensity where it agrees; where the learned layer overrules it, the mildest
+    intensity of the learned sentiment (a negative voice is at least 2, a neutral one 1)."""
+    if sentiment == feeling.sentiment:
+        return feeling.intensity
+    return 2 if sentiment == Sentiment.NEGATIVE else 1
 
 
 REVIEWED_FIELDS = {"dimension": "dimension", "tag": "tag", "sentiment": "sentiment"}
@@ -41,7 +54,10 @@ async def trace_offline(toolbox: Toolbox, voices: list[VoiceInput], batch_size: 
                         report: Callable[[int], None] | None = None) -> list[VoiceTrace]:
     suggestions = await toolbox.call_batched("knowledge", "suggest_tags_batch", voices, batch_size,
                                              lambda batch: {"texts": [v.text for v in batch], "limit": 3}, report)
-    return [offline_trace(v, s) for v, s in zip(voices, suggestions, strict=True)]
+    judged = await toolbox.call_batched(
+        "knowledge", "judge_sentiment_batch", voices, batch_size,
+        lambda batch: {"queries": [{"text": v.text, "channel": v.channel, "business": v.business} for v in batch]})
+    return [offline_trace(v, s, j) for v, s, j in zip(voices, suggestions, judged, strict=True)]
 
 
 async def trace(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:

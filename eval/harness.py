@@ -278,11 +278,15 @@ def render_markdown(card: dict[str, Any]) -> str:
              "", "## Attribution", "", f"- needs-review rate {_fmt(a['needs_review_rate'])}; accuracy of the rest "
              f"{_fmt(a['accuracy_without_review'])}",
              f"- per-owner recall: {json.dumps(a['per_owner_recall'], ensure_ascii=False)}",
+             "- review curve (owner confidence threshold → share sent to review, accuracy of the voices accepted "
+             "automatically): " + "; ".join(f"{p['threshold']:.2f} → {_fmt(p['review_rate'])}, "
+                                            f"{_fmt(p['accuracy_accepted'])}" for p in a["review_curve"]),
              "", "## Tracing", "",
              f"- dimension: accuracy {_fmt(t['dimension']['accuracy'])}, acceptable "
              f"{_fmt(t['dimension']['accuracy_acceptable'])}, macro-F1 {_fmt(t['dimension']['macro_f1'])}",
              f"- tag accuracy {_fmt(t['tag']['accuracy'])} (L1>L2 {_fmt(t['tag']['l2_accuracy'])})",
-             f"- sentiment accuracy {_fmt(t['sentiment']['accuracy'])}, macro-F1 {_fmt(t['sentiment']['macro_f1'])}",
+             f"- sentiment accuracy {_fmt(t['sentiment']['accuracy'])}, macro-F1 {_fmt(t['sentiment']['macro_f1'])}, "
+             f"negative recall {_fmt(t['sentiment']['negative_recall'])}",
              f"- confusion (rows gold, columns predicted; {' '.join(t['dimension']['confusion']['labels'])}): "
              f"{t['dimension']['confusion']['matrix']}",
              "", "## Analysis", "",
@@ -322,8 +326,12 @@ def render_markdown(card: dict[str, Any]) -> str:
 
 
 SIDE_BY_SIDE = (("owner accuracy", "attribution.owner_accuracy"),
+                ("owner accuracy (acceptable)", "attribution.owner_accuracy_acceptable"),
+                ("review rate", "attribution.needs_review_rate"),
+                ("accuracy not sent to review", "attribution.accuracy_without_review"),
                 ("dimension accuracy", "tracing.dimension.accuracy"), ("tag accuracy", "tracing.tag.accuracy"),
-                ("sentiment macro-F1", "tracing.sentiment.macro_f1"), ("clustering ARI", "analysis.ari"),
+                ("sentiment macro-F1", "tracing.sentiment.macro_f1"),
+                ("sentiment negative recall", "tracing.sentiment.negative_recall"), ("clustering ARI", "analysis.ari"),
                 ("BERTopic ARI (same vectors)", "baselines.bertopic_clustering.ari"),
                 ("clustering seconds (vectors made)", "baselines.bertopic_clustering.agent_clustering_seconds"),
                 ("BERTopic seconds", "baselines.bertopic_clustering.seconds"),

@@ -41,7 +41,22 @@ def attribution_scores(gold: dict[str, Labels], predicted: dict[str, Prediction]
     return {"n": len(ids), "owner_accuracy": _ratio(sum(strict), len(ids)),
             "owner_accuracy_acceptable": _ratio(sum(acceptable), len(ids)), "per_owner_recall": recall,
             "needs_review_rate": _ratio(sum(reviewed), len(ids)),
-            "accuracy_without_review": _ratio(sum(kept), len(kept))}
+            "accuracy_without_review": _ratio(sum(kept), len(kept)),
+            "review_curve": review_curve([predicted[i].owner_confidence for i in ids], acceptable)}
+
+
+REVIEW_THRESHOLDS = tuple(round(0.05 * n, 2) for n in range(20))
+
+
+def review_curve(confidence: list[float], acceptable: list[bool]) -> list[dict[str, float | None]]:
+    """Per owner-confidence threshold: the share of voices below it (sent to review) and the
+    acceptable-owner accuracy of the voices accepted automatically."""
+    curve = []
+    for threshold in REVIEW_THRESHOLDS:
+        kept = [ok for c, ok in zip(confidence, acceptable, strict=True) if c >= threshold]
+        curve.append({"threshold": threshold, "review_rate": _ratio(len(confidence) - len(kept), len(confidence)),
+                      "accuracy_accepted": _ratio(sum(kept), len(kept))})
+    return curve
 
 
 def _classification(truth: list[str], guess: list[str], labels: list[str]) -> dict[str, Any]:
@@ -71,8 +86,16 @@ def tracing_scores(gold: dict[str, Labels], predicted: dict[str, Prediction]) ->
                                       len(tag_ids))},
         "sentiment": {"n": len(senti_ids), **_classification([gold[i]["sentiment"] for i in senti_ids],
                                                              [predicted[i].sentiment.value for i in senti_ids],
-                                                             sentiments)},
+                                                             sentiments),
+                      "negative_recall": _recall([gold[i]["sentiment"] for i in senti_ids],
+                                                 [predicted[i].sentiment.value for i in senti_ids],
+                                                 Sentiment.NEGATIVE.value)},
     }
+
+
+def _recall(truth: list[str], guess: list[str], label: str) -> float | None:
+    hits = [g == label for t, g in zip(truth, guess, strict=True) if t == label]
+    return _ratio(sum(hits), len(hits))
 
 
 def _l2(tag: str) -> str:

@@ -10,7 +10,7 @@ from mcp_servers.common import READ_ONLY, OwnerDepartment, VocServer, formerly
 from voc.config import Settings, get_settings
 from voc.kb_models import BoilerplateList, Dimension, KnowledgeDoc, ServiceMatrix, Taxonomy
 from voc.knowledge import load_boilerplate, load_service_matrix, load_taxonomy
-from voc.knowledge_base import DocHit, KnowledgeBase, OwnerCandidate, OwnerQuery, TagSuggestion
+from voc.knowledge_base import DocHit, KnowledgeBase, OwnerCandidate, OwnerQuery, SentimentJudgement, TagSuggestion
 from voc.models import Business, Channel
 
 MAX_RESULTS = 20
@@ -42,6 +42,10 @@ class DocHits(BaseModel):
 
 class OwnerCandidatesBatch(BaseModel):
     results: list[list[OwnerCandidate]] = Field(description="One candidate list per query, in query order.")
+
+
+class SentimentJudgements(BaseModel):
+    results: list[SentimentJudgement] = Field(description="One judgement per query, in query order.")
 
 
 class TagSuggestions(BaseModel):
@@ -84,6 +88,16 @@ def create_server(settings: Settings | None = None, kb: KnowledgeBase | None = N
         """candidate_owners for up to 500 voices in one call (text, channel, business each)."""
         plain: list[OwnerQuery] = list(queries)
         return OwnerCandidatesBatch(results=base().candidate_owners_many(plain, limit))
+
+    @server.tool(name="judge_sentiment_batch", annotations=READ_ONLY)
+    def judge_sentiment_batch_tool(
+            queries: Annotated[list[StrictOwnerQuery], Field(
+                min_length=1, max_length=MAX_BATCH, description=f"Up to {MAX_BATCH} voices.")]
+            ) -> SentimentJudgements:
+        """Sentiment (负面/中性/正面) of up to 500 voices from the learned layer, each with the calibrated
+        probability that it is right and the model's probability of each sentiment."""
+        plain: list[OwnerQuery] = list(queries)
+        return SentimentJudgements(results=base().judge_sentiment_many(plain))
 
     @server.tool(name="suggest_tags", annotations=READ_ONLY)
     def suggest_tags_tool(text: VoiceText, limit: TagLimit = 3) -> TagSuggestions:

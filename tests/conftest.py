@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from tests.fake_openai import fake_llm_fixture  # noqa: F401  (registers the `fake_llm` fixture)
 from voc.config import Settings
 from voc.knowledge_base import KnowledgeBase
+from voc.learning.layer import MODELS_DIR
 from voc.storage import Store
 
 _real_connect = socket.socket.connect
@@ -51,7 +52,7 @@ def loaded_kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnowledgeBas
     """The real knowledge base embedded once into a session-wide Chroma directory."""
     data_dir = tmp_path_factory.mktemp("kb")
     kb = KnowledgeBase(Settings(data_dir=data_dir))
-    kb.load()
+    kb.load()  # embeds the knowledge base and trains the learned layer once for the session
     yield kb
 
 
@@ -63,6 +64,9 @@ def copy_of_kb(loaded_kb: KnowledgeBase, folder: Path) -> Settings:
     shutil.copytree(loaded_kb.settings.chroma_dir, folder / "chroma")
     if loaded_kb.settings.embedding_cache_path.exists():
         shutil.copy(loaded_kb.settings.embedding_cache_path, folder / "embeddings.sqlite")
+    models = loaded_kb.settings.resolved_data_dir / MODELS_DIR
+    if models.exists():
+        shutil.copytree(models, folder / MODELS_DIR)
     return Settings(data_dir=folder)
 
 

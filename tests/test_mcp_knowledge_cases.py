@@ -28,7 +28,8 @@ async def test_knowledge_tools_listed(knowledge_server) -> None:
     async with create_connected_server_and_client_session(knowledge_server) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == {"candidate_owners", "candidate_owners_batch", "suggest_tags", "suggest_tags_batch",
-                          "search_knowledge", "get_taxonomy", "get_service_matrix", "get_boilerplate"}
+                          "search_knowledge", "get_taxonomy", "get_service_matrix", "get_boilerplate",
+                          "judge_sentiment_batch"}
     assert all(t.annotations.readOnlyHint and t.description for t in tools.values())
 
 

@@ -133,7 +133,8 @@ def load_knowledge(settings: Settings) -> list[Any]:
     with progress_bars() as progress:
         def step(name: str, n: int, total: int) -> None:
             if name not in tasks:
-                tasks[name] = progress.add_task(f"embedding {name}", total=total)
+                label = "training the learned layer" if name == "learned" else f"embedding {name}"
+                tasks[name] = progress.add_task(label, total=total)
             progress.advance(tasks[name], n)
         try:
             return KnowledgeBase(settings).load(step)

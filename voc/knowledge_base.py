@@ -12,9 +12,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from voc.config import Settings
+from voc.contracts import Sentiment
 from voc.embeddings import EmbeddingCache
 from voc.kb_models import Case, KnowledgeDoc, MatrixEntry, ServiceMatrix, Taxonomy
 from voc.knowledge import KnowledgeError, load_cases, load_docs, load_service_matrix, load_taxonomy
+from voc.learning.examples import WEIGHT_CORRECTION, LabelledVoice, knowledge_examples
+from voc.learning.features import Inputs
+from voc.learning.layer import MODELS_DIR, Judgement, LearnedLayer, load_or_train
+from voc.learning.rules import owner_rules, tag_rules
 from voc.models import Business, Channel
 from voc.pii import mask_text
 from voc.reviews import Corrected
@@ -62,6 +67,8 @@ class OwnerCandidate(BaseModel):
     owner: str
     score: float
     confidence: float = Field(ge=0, le=1)
+    calibrated: bool = Field(default=False, description="confidence is the learned layer's calibrated "
+                             "probability that this owner is right (the first candidate only)")
     role: str
     matched_entries: list[str]
     reasons: list[str]
@@ -79,6 +86,14 @@ class TagSuggestion(BaseModel):
     score: float
     keyword_hits: list[str]
     neighbour_similarity: float
+    confidence: float | None = Field(default=None, description="The learned layer's calibrated probability "
+                                     "that this tag is right (the first suggestion only).")
+
+
+class SentimentJudgement(BaseModel):
+    sentiment: Sentiment | None = Field(default=None, description="None: no sentiment model; use the lexicon.")
+    confidence: float = Field(default=0.0, ge=0, le=1, description="Calibrated probability that it is right.")
+    probabilities: dict[str, float] = Field(default_factory=dict)
 
 
 class DocHit(BaseModel):
@@ -149,6 +164,13 @@ class KnowledgeBase:
                     progress(name, n, total)
             reports.append(sync(collection(client, name), items, step,
                                 embed=lambda texts: self.embedding_cache.embed(texts, "passage")))
+        # The learned layer follows the knowledge it learns from: trained now, not on the first run.
+        self.__dict__.pop("learned", None)
+        if progress:
+            progress("learned", 0, 1)
+        _ = self.learned
+        if progress:
+            progress("learned", 1, 1)
         return reports
 
     def is_loaded(self) -> bool:
@@ -177,6 +199,15 @@ class KnowledgeBase:
         return self.candidate_owners_many([OwnerQuery(text=text, channel=channel, business=business)], top_k)[0]
 
     def candidate_owners_many(self, queries: list[OwnerQuery], top_k: int = 3) -> list[list[OwnerCandidate]]:
+        """Owners ranked by the learned layer (rules are its features); each keeps the rule evidence
+        of its best matrix entry as its reasons. Rules alone rank when no owner model could be trained."""
+        rules = self._owner_rule_scores(queries)
+        if self.learned.owner is None:
+            return [_rank_owners(scored, top_k) for scored in rules]
+        judged = self.judge_many(queries, frozenset({"owner"}), top_k)
+        return [_learned_owners(judgement, scored) for judgement, scored in zip(judged, rules, strict=True)]
+
+    def _owner_rule_scores(self, queries: list[OwnerQuery]) -> list[list[tuple[MatrixEntry, float, list[str]]]]:
         entries = self.matrix.entries
         vectors = self._query_vectors([q.text for q in queries])
         similarity = vectors @ self._matrix_vectors.T
@@ -188,8 +219,39 @@ class KnowledgeBase:
             scored = [self._score_entry(entry, query, semantic.get(i, 0.0)) for i, entry in enumerate(entries)]
             if hint is not None:
                 scored = [_with_review(item, item[0].owner, hint) for item in scored]
-            results.append(_rank_owners(scored, top_k))
+            results.append(scored)
         return results
+
+    def judge_many(self, queries: list[OwnerQuery], labels: frozenset[str] = frozenset({"owner", "tag", "sentiment"}),
+                   top_k: int = 3) -> list[Judgement]:
+        """The learned layer's owner, tag, dimension and sentiment of each voice."""
+        inputs = Inputs(texts=[simplified(mask_text(q.text)) for q in queries], channels=[q.channel for q in queries],
+                        businesses=[q.business for q in queries], vectors=self._query_vectors([q.text for q in queries]))
+        return self.learned.judge(inputs, top_k, labels)
+
+    def judge_sentiment_many(self, queries: list[OwnerQuery]) -> list[SentimentJudgement]:
+        """The learned sentiment of each voice with its calibrated confidence (None: no model)."""
+        if self.learned.sentiment is None:
+            return [SentimentJudgement() for _ in queries]
+        judged = self.judge_many(queries, frozenset({"sentiment"}), top_k=3)
+        return [SentimentJudgement(sentiment=Sentiment(j.sentiment.label), confidence=j.sentiment.confidence,
+                                   probabilities=dict(j.sentiment.ranked)) if j.sentiment else SentimentJudgement()
+                for j in judged]
+
+    @cached_property
+    def learned(self) -> LearnedLayer:
+        """The learned layer for the current sources: loaded when stored, trained (seconds) when not."""
+        definitions = self._stored_vectors(TAGS, [i.id for i in tag_items(self.taxonomy) if i.id.endswith("-def")])
+        return load_or_train(self.settings.resolved_data_dir / MODELS_DIR, self.learning_examples(),
+                             owner_rules(self.matrix, self._matrix_vectors), tag_rules(self.taxonomy, definitions),
+                             {t.path: str(t.dimension) for t in self.taxonomy.tags}, self._query_vectors)
+
+    def learning_examples(self) -> list[LabelledVoice]:
+        """Every labelled source: the knowledge base's examples and the analysts' corrections."""
+        corrections = [LabelledVoice(text=text, source="correction", weight=WEIGHT_CORRECTION,
+                                     owner=c.owner_department, tag=c.tag, sentiment=c.sentiment)
+                       for text, c in self._reviewed[0]]
+        return [*knowledge_examples(self.taxonomy, self.matrix, self.settings.knowledge_dir), *corrections]
 
     def _reviewed_neighbours(self, vectors: np.ndarray, field: str) -> list[tuple[str, float, str] | None]:
         """Per query, the corrected value of the closest reviewed voice when it is a near paraphrase:
@@ -259,8 +321,11 @@ class KnowledgeBase:
                     scored.append(TagSuggestion(tag=tag.path, dimension=tag.dimension, score=round(score, 4),
                                                 keyword_hits=hits, neighbour_similarity=round(float(per_tag[i]), 4)))
             scored.sort(key=lambda s: (-s.score, s.tag))
-            results.append(scored[:top_k])
-        return results
+            results.append(scored if self.learned.tag else scored[:top_k])
+        if self.learned.tag is None:
+            return results
+        judged = self.judge_many([OwnerQuery(text=t) for t in texts], frozenset({"tag"}), top_k)
+        return [_learned_tags(judgement, rules, self.taxonomy) for judgement, rules in zip(judged, results, strict=True)]
 
     def _query_vectors(self, texts: list[str]) -> np.ndarray:
         # Masked here, the one place every caller passes through, before text is embedded or cached.
@@ -332,6 +397,32 @@ def _relative_top(row: np.ndarray, pool: int) -> dict[int, float]:
     high, low = float(row[top[0]]), float(row[top[-1]])
     span = high - low
     return {int(i): 1.0 if span == 0 else (float(row[i]) - low) / span for i in top}
+
+
+def _learned_owners(judgement: Judgement,
+                    scored: list[tuple[MatrixEntry, float, list[str]]]) -> list[OwnerCandidate]:
+    """The learned ranking, each owner shown with its best matrix entry and that entry's evidence."""
+    assert judgement.owner is not None
+    candidates = []
+    for rank, (owner, probability) in enumerate(judgement.owner.ranked):
+        own = sorted((s for s in scored if s[0].owner == owner), key=lambda s: (-s[1], s[0].id))
+        entry, _, reasons = own[0]
+        candidates.append(OwnerCandidate(
+            owner=owner, score=probability, confidence=judgement.owner.confidence if rank == 0 else probability,
+            calibrated=rank == 0, role=entry.role, matched_entries=[e.id for e, _, _ in own[:3]],
+            reasons=[*reasons, f"学习模型判定概率{probability:.0%}"]))
+    return candidates
+
+
+def _learned_tags(judgement: Judgement, rules: list[TagSuggestion], taxonomy: Taxonomy) -> list[TagSuggestion]:
+    assert judgement.tag is not None
+    evidence = {s.tag: s for s in rules}
+    dimension = {t.path: t.dimension for t in taxonomy.tags}
+    return [TagSuggestion(tag=tag, dimension=dimension[tag], score=probability,
+                          keyword_hits=evidence[tag].keyword_hits if tag in evidence else [],
+                          neighbour_similarity=evidence[tag].neighbour_similarity if tag in evidence else 0.0,
+                          confidence=judgement.tag.confidence if rank == 0 else None)
+            for rank, (tag, probability) in enumerate(judgement.tag.ranked)]
 
 
 def _with_review(item: tuple[MatrixEntry, float, list[str]], owner: str,

@@ -9,8 +9,9 @@ from pydantic import BaseModel, Field
 from mcp_servers.common import READ_ONLY, OwnerDepartment, VocServer, formerly
 from voc.config import Settings, get_settings
 from voc.kb_models import BoilerplateList, Dimension, KnowledgeDoc, ServiceMatrix, Taxonomy
+from voc.kb_ranking import OwnerCandidate, OwnerQuery, TagSuggestion
 from voc.knowledge import load_boilerplate, load_service_matrix, load_taxonomy
-from voc.knowledge_base import DocHit, KnowledgeBase, OwnerCandidate, OwnerQuery, SentimentJudgement, TagSuggestion
+from voc.knowledge_base import DocHit, KnowledgeBase, SentimentJudgement
 from voc.models import Business, Channel
 
 MAX_RESULTS = 20

@@ -15,6 +15,17 @@ from voc.config import Settings
 from voc.contracts import Sentiment
 from voc.embeddings import EmbeddingCache
 from voc.kb_models import Case, KnowledgeDoc, MatrixEntry, ServiceMatrix, Taxonomy
+from voc.kb_ranking import (
+    OwnerCandidate,
+    OwnerQuery,
+    TagSuggestion,
+    keyword_weight,
+    learned_owners,
+    learned_tags,
+    rank_owners,
+    relative_top,
+    with_review,
+)
 from voc.knowledge import KnowledgeError, load_cases, load_docs, load_service_matrix, load_taxonomy
 from voc.learning.examples import WEIGHT_CORRECTION, LabelledVoice, knowledge_examples
 from voc.learning.features import Inputs
@@ -54,40 +65,12 @@ SEMANTIC_WEIGHT = 0.35
 SEMANTIC_POOL = 12
 TAG_POOL = 10
 TAG_NEIGHBOUR_WEIGHT = 0.6
-TAG_KEYWORD_WEIGHT = 0.2
 # A voice this close to one an analyst corrected is the same case: its corrected labels count
 # strongly (0.6 at the threshold, 1.6 for the same words).
 REVIEWED_SIMILARITY = 0.93
 REVIEWED_BASE = 0.6
 REVIEWED_WEIGHT = 1.0
 MAX_TAG_KEYWORD_SCORE = 0.6
-
-
-class OwnerCandidate(BaseModel):
-    owner: str
-    score: float
-    confidence: float = Field(ge=0, le=1)
-    calibrated: bool = Field(default=False, description="confidence is the learned layer's calibrated "
-                             "probability that this owner is right (the first candidate only)")
-    role: str
-    matched_entries: list[str]
-    reasons: list[str]
-
-
-class OwnerQuery(BaseModel):
-    text: str = Field(min_length=1, max_length=5000)
-    channel: Channel | None = None
-    business: Business | None = None
-
-
-class TagSuggestion(BaseModel):
-    tag: str
-    dimension: str
-    score: float
-    keyword_hits: list[str]
-    neighbour_similarity: float
-    confidence: float | None = Field(default=None, description="The learned layer's calibrated probability "
-                                     "that this tag is right (the first suggestion only).")
 
 
 class SentimentJudgement(BaseModel):
@@ -203,9 +186,9 @@ class KnowledgeBase:
         of its best matrix entry as its reasons. Rules alone rank when no owner model could be trained."""
         rules = self._owner_rule_scores(queries)
         if self.learned.owner is None:
-            return [_rank_owners(scored, top_k) for scored in rules]
+            return [rank_owners(scored, top_k) for scored in rules]
         judged = self.judge_many(queries, frozenset({"owner"}), top_k)
-        return [_learned_owners(judgement, scored) for judgement, scored in zip(judged, rules, strict=True)]
+        return [learned_owners(judgement, scored) for judgement, scored in zip(judged, rules, strict=True)]
 
     def _owner_rule_scores(self, queries: list[OwnerQuery]) -> list[list[tuple[MatrixEntry, float, list[str]]]]:
         entries = self.matrix.entries
@@ -215,18 +198,19 @@ class KnowledgeBase:
         results = []
         for query, row, hint in zip([q.model_copy(update={"text": simplified(q.text)}) for q in queries], similarity,
                                     reviewed, strict=True):
-            semantic = _relative_top(row, SEMANTIC_POOL)
+            semantic = relative_top(row, SEMANTIC_POOL)
             scored = [self._score_entry(entry, query, semantic.get(i, 0.0)) for i, entry in enumerate(entries)]
             if hint is not None:
-                scored = [_with_review(item, item[0].owner, hint) for item in scored]
+                scored = [with_review(item, item[0].owner, hint) for item in scored]
             results.append(scored)
         return results
 
     def judge_many(self, queries: list[OwnerQuery], labels: frozenset[str] = frozenset({"owner", "tag", "sentiment"}),
                    top_k: int = 3) -> list[Judgement]:
         """The learned layer's owner, tag, dimension and sentiment of each voice."""
-        inputs = Inputs(texts=[simplified(mask_text(q.text)) for q in queries], channels=[q.channel for q in queries],
-                        businesses=[q.business for q in queries], vectors=self._query_vectors([q.text for q in queries]))
+        texts = [q.text for q in queries]
+        inputs = Inputs(texts=[simplified(mask_text(t)) for t in texts], channels=[q.channel for q in queries],
+                        businesses=[q.business for q in queries], vectors=self._query_vectors(texts))
         return self.learned.judge(inputs, top_k, labels)
 
     def judge_sentiment_many(self, queries: list[OwnerQuery]) -> list[SentimentJudgement]:
@@ -309,11 +293,11 @@ class KnowledgeBase:
         for text, row, hint in zip([simplified(t) for t in texts], similarity, reviewed, strict=True):
             per_tag = np.full(len(tags), -1.0, dtype=np.float32)
             np.maximum.at(per_tag, [index[t] for t in item_tags], row)
-            neighbour = _relative_top(per_tag, TAG_POOL)
+            neighbour = relative_top(per_tag, TAG_POOL)
             scored = []
             for i, tag in enumerate(tags):
                 hits = [k for k in tag.keywords if k and k in text]
-                keyword = min(MAX_TAG_KEYWORD_SCORE, sum(_keyword_weight(k) for k in hits))
+                keyword = min(MAX_TAG_KEYWORD_SCORE, sum(keyword_weight(k) for k in hits))
                 score = TAG_NEIGHBOUR_WEIGHT * neighbour.get(i, 0.0) + keyword
                 if hint is not None and hint[0] == tag.path:
                     score += hint[1]
@@ -325,7 +309,7 @@ class KnowledgeBase:
         if self.learned.tag is None:
             return results
         judged = self.judge_many([OwnerQuery(text=t) for t in texts], frozenset({"tag"}), top_k)
-        return [_learned_tags(judgement, rules, self.taxonomy) for judgement, rules in zip(judged, results, strict=True)]
+        return [learned_tags(judgement, rules, self.taxonomy) for judgement, rules in zip(judged, results, strict=True)]
 
     def _query_vectors(self, texts: list[str]) -> np.ndarray:
         # Masked here, the one place every caller passes through, before text is embedded or cached.
@@ -386,69 +370,3 @@ class KnowledgeBase:
     def next_case_id(self) -> str:
         numbers = [int(m.group(1)) for c in self.cases() if (m := re.match(r"CASE-(\d+)$", c.id))]
         return f"CASE-{max(numbers, default=0) + 1:03d}"
-
-
-def _relative_top(row: np.ndarray, pool: int) -> dict[int, float]:
-    """Scale the best `pool` similarities to 0..1 within the pool: e5 similarities sit in a narrow
-    band, so only the position relative to the best and worst neighbour carries information."""
-    if row.size == 0:
-        return {}
-    top = np.argsort(-row, kind="stable")[:pool]
-    high, low = float(row[top[0]]), float(row[top[-1]])
-    span = high - low
-    return {int(i): 1.0 if span == 0 else (float(row[i]) - low) / span for i in top}
-
-
-def _learned_owners(judgement: Judgement,
-                    scored: list[tuple[MatrixEntry, float, list[str]]]) -> list[OwnerCandidate]:
-    """The learned ranking, each owner shown with its best matrix entry and that entry's evidence."""
-    assert judgement.owner is not None
-    candidates = []
-    for rank, (owner, probability) in enumerate(judgement.owner.ranked):
-        own = sorted((s for s in scored if s[0].owner == owner), key=lambda s: (-s[1], s[0].id))
-        entry, _, reasons = own[0]
-        candidates.append(OwnerCandidate(
-            owner=owner, score=probability, confidence=judgement.owner.confidence if rank == 0 else probability,
-            calibrated=rank == 0, role=entry.role, matched_entries=[e.id for e, _, _ in own[:3]],
-            reasons=[*reasons, f"学习模型判定概率{probability:.0%}"]))
-    return candidates
-
-
-def _learned_tags(judgement: Judgement, rules: list[TagSuggestion], taxonomy: Taxonomy) -> list[TagSuggestion]:
-    assert judgement.tag is not None
-    evidence = {s.tag: s for s in rules}
-    dimension = {t.path: t.dimension for t in taxonomy.tags}
-    return [TagSuggestion(tag=tag, dimension=dimension[tag], score=probability,
-                          keyword_hits=evidence[tag].keyword_hits if tag in evidence else [],
-                          neighbour_similarity=evidence[tag].neighbour_similarity if tag in evidence else 0.0,
-                          confidence=judgement.tag.confidence if rank == 0 else None)
-            for rank, (tag, probability) in enumerate(judgement.tag.ranked)]
-
-
-def _with_review(item: tuple[MatrixEntry, float, list[str]], owner: str,
-                 hint: tuple[str, float, str]) -> tuple[MatrixEntry, float, list[str]]:
-    entry, score, reasons = item
-    if owner != hint[0]:
-        return item
-    return entry, score + hint[1], [*reasons, f"与人工复核样本{hint[2]}相近"]
-
-
-def _keyword_weight(keyword: str) -> float:
-    # Longer keywords are more specific: "验证码收不到" says more than "卡".
-    return TAG_KEYWORD_WEIGHT * (1.5 if len(keyword) >= 4 else 1.0 if len(keyword) >= 2 else 0.5)
-
-
-def _rank_owners(scored: list[tuple[MatrixEntry, float, list[str]]], top_k: int) -> list[OwnerCandidate]:
-    best: dict[str, tuple[MatrixEntry, float, list[str], list[str]]] = {}
-    for entry, score, reasons in sorted(scored, key=lambda s: (-s[1], s[0].id)):
-        if score <= 0:
-            continue
-        if entry.owner not in best:
-            best[entry.owner] = (entry, score, list(reasons), [entry.id])
-        elif len(best[entry.owner][3]) < 3:
-            best[entry.owner][3].append(entry.id)
-    ranked = sorted(best.values(), key=lambda b: (-b[1], b[0].owner))[:top_k]
-    total = sum(score for _, score, _, _ in ranked) or 1.0
-    return [OwnerCandidate(owner=entry.owner, score=round(score, 4), confidence=round(score / total, 4),
-                           role=entry.role, matched_entries=ids, reasons=reasons)
-            for entry, score, reasons, ids in ranked]

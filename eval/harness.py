@@ -18,7 +18,7 @@ from agents.problem_text import Boilerplate
 from agents.runner import run_and_write
 from agents.schemas import VoiceAttribution, VoiceInput, VoiceTrace
 from eval.baselines import bertopic_clusters, tfidf_logreg
-from eval.datasets import DATASETS_DIR, Dataset
+from eval.datasets import DATASETS_DIR, Dataset, load_dataset
 from eval.metrics import (
     analysis_scores,
     application_scores,
@@ -368,4 +368,19 @@ def write_side_by_side(cards: list[dict[str, Any]], out_dir: Path) -> str:
     text = "\n".join(lines) + "\n"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "scorecard.md").write_text(text, encoding="utf-8")
+    return text
+
+
+def score_outside(base: Settings, evaluated: str, out_dir: Path) -> str:
+    """Sentiment on the outside corpora, judged with the knowledge base and learned layer of a
+    dataset just evaluated (already loaded and trained there: nothing is embedded again)."""
+    from eval.outside import OUTSIDE_SENTIMENT, outside_markdown, outside_sentiment_scores
+
+    settings = base.model_copy(update={"data_dir": base.resolved_data_dir / "eval" / evaluated, "database_url": None})
+    scores = outside_sentiment_scores(KnowledgeBase(settings), load_dataset(OUTSIDE_SENTIMENT))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{OUTSIDE_SENTIMENT}.json").write_text(json.dumps(scores, ensure_ascii=False, indent=2),
+                                                       encoding="utf-8")
+    text = outside_markdown(scores)
+    (out_dir / f"{OUTSIDE_SENTIMENT}.md").write_text(text, encoding="utf-8")
     return text

@@ -291,6 +291,8 @@ def evaluate(
     gate: Annotated[bool, typer.Option(help="Exit 1 when a threshold of eval/thresholds.yaml is missed.")] = True,
     with_review: Annotated[bool, typer.Option(help="Also measure accuracy with an analyst's corrections of the "
                                               "previous week's review queue (two more runs).")] = False,
+    outside: Annotated[bool, typer.Option(help="Also score sentiment on the held-out sample of public review "
+                                          "corpora (eval/datasets/outside_sentiment).")] = True,
 ) -> None:
     """Measure every agent against gold labels beside the baselines; writes scorecard.json and scorecard.md
     per dataset, and a side-by-side scorecard.md when several are given."""
@@ -299,7 +301,7 @@ def evaluate(
     from agents.runner import RunError
     from eval.datasets import load_dataset
     from eval.harness import evaluate as run_evaluation
-    from eval.harness import write_side_by_side
+    from eval.harness import score_outside, write_side_by_side
 
     settings = get_settings()
     try:
@@ -320,6 +322,8 @@ def evaluate(
             typer.echo((target / "scorecard.md").read_text(encoding="utf-8"))
     if len(datasets) > 1:
         typer.echo(write_side_by_side(cards, root))
+    if outside and cards:
+        typer.echo(score_outside(settings, cards[-1]["dataset"], root))
     if gate and not all(card["gate"]["passed"] for card in cards):
         raise typer.Exit(code=1)
 

@@ -104,3 +104,13 @@ def rank_owners(scored: list[tuple[MatrixEntry, float, list[str]]], top_k: int) 
     return [OwnerCandidate(owner=entry.owner, score=round(score, 4), confidence=round(score / total, 4),
                            role=entry.role, matched_entries=ids, reasons=reasons)
             for entry, score, reasons, ids in ranked]
+
+
+def rule_shares(scored: list[tuple[MatrixEntry, float, list[str]]], owners: list[str]) -> np.ndarray:
+    """The rules' owner ranking as probabilities: each owner's best entry score (above zero), as a
+    share of the owners' total; uniform when no entry has any evidence."""
+    best = dict.fromkeys(owners, 0.0)
+    for entry, score, _ in scored:
+        best[entry.owner] = max(best[entry.owner], score)
+    row = np.array([best[o] for o in owners])
+    return row / row.sum() if row.sum() > 0 else np.full(len(owners), 1 / len(owners))

@@ -24,9 +24,11 @@ from voc.kb_ranking import (
     learned_tags,
     rank_owners,
     relative_top,
+    rule_shares,
     with_review,
 )
 from voc.knowledge import KnowledgeError, load_cases, load_docs, load_service_matrix, load_taxonomy
+from voc.learning.classifier import Prior
 from voc.learning.examples import WEIGHT_CORRECTION, LabelledVoice, knowledge_examples
 from voc.learning.features import Inputs
 from voc.learning.layer import MODELS_DIR, Judgement, LearnedLayer, load_or_train
@@ -187,8 +189,17 @@ class KnowledgeBase:
         rules = self._owner_rule_scores(queries)
         if self.learned.owner is None:
             return [rank_owners(scored, top_k) for scored in rules]
-        judged = self.judge_many(queries, frozenset({"owner"}), top_k)
+        judged = self.judge_many(queries, frozenset({"owner"}), top_k, self._owner_prior(rules))
         return [learned_owners(judgement, scored) for judgement, scored in zip(judged, rules, strict=True)]
+
+    def _owner_prior(self, rules: list[list[tuple[MatrixEntry, float, list[str]]]]) -> Prior:
+        owners = self.matrix.department_names()
+        return Prior(labels=owners, rows=np.array([rule_shares(scored, owners) for scored in rules]))
+
+    def _examples_owner_prior(self, examples: list[LabelledVoice]) -> Prior:
+        queries = [OwnerQuery(text=e.masked_text[:5000] or "？", channel=e.channel, business=e.business)
+                   for e in examples]
+        return self._owner_prior(self._owner_rule_scores(queries))
 
     def _owner_rule_scores(self, queries: list[OwnerQuery]) -> list[list[tuple[MatrixEntry, float, list[str]]]]:
         entries = self.matrix.entries
@@ -206,12 +217,16 @@ class KnowledgeBase:
         return results
 
     def judge_many(self, queries: list[OwnerQuery], labels: frozenset[str] = frozenset({"owner", "tag", "sentiment"}),
-                   top_k: int = 3) -> list[Judgement]:
+                   top_k: int = 3, owner_prior: Prior | None = None) -> list[Judgement]:
         """The learned layer's owner, tag, dimension and sentiment of each voice."""
         texts = [q.text for q in queries]
+        # Sentiment reads no vector: judging it alone embeds nothing.
+        vectors = self._query_vectors(texts) if labels - {"sentiment"} else None
         inputs = Inputs(texts=[simplified(mask_text(t)) for t in texts], channels=[q.channel for q in queries],
-                        businesses=[q.business for q in queries], vectors=self._query_vectors(texts))
-        return self.learned.judge(inputs, top_k, labels)
+                        businesses=[q.business for q in queries], vectors=vectors)
+        if "owner" in labels and owner_prior is None:
+            owner_prior = self._owner_prior(self._owner_rule_scores(queries))
+        return self.learned.judge(inputs, top_k, labels, owner_prior)
 
     def judge_sentiment_many(self, queries: list[OwnerQuery]) -> list[SentimentJudgement]:
         """The learned sentiment of each voice with its calibrated confidence (None: no model)."""
@@ -228,7 +243,8 @@ class KnowledgeBase:
         definitions = self._stored_vectors(TAGS, [i.id for i in tag_items(self.taxonomy) if i.id.endswith("-def")])
         return load_or_train(self.settings.resolved_data_dir / MODELS_DIR, self.learning_examples(),
                              owner_rules(self.matrix, self._matrix_vectors), tag_rules(self.taxonomy, definitions),
-                             {t.path: str(t.dimension) for t in self.taxonomy.tags}, self._query_vectors)
+                             {t.path: str(t.dimension) for t in self.taxonomy.tags}, self._query_vectors,
+                             self._examples_owner_prior)
 
     def learning_examples(self) -> list[LabelledVoice]:
         """Every labelled source: the knowledge base's examples and the analysts' corrections."""

@@ -64,15 +64,16 @@ def from_taxonomy(taxonomy: Taxonomy) -> list[LabelledVoice]:
 
 
 def from_matrix(matrix: ServiceMatrix) -> list[LabelledVoice]:
-    """The matrix's example utterances, with the entry's business when it names exactly one."""
+    """The matrix's example utterances. A voice arrives with its business (and channel) filled in,
+    so each example is given every business its entry serves, its weight shared among the copies:
+    the model then learns how much "this owner serves this business" is worth."""
     voices = []
     for entry in matrix.entries:
-        business = entry.business[0] if len(entry.business) == 1 and entry.business[0] != "*" else None
+        businesses: list[Business | None] = [Business(b) for b in entry.business if b != "*"] or [None]
         channel = entry.channels[0] if len(entry.channels) == 1 and entry.channels[0] != "*" else None
-        voices += [LabelledVoice(text=example, source="matrix", weight=WEIGHT_KNOWLEDGE, owner=entry.owner,
-                                 business=Business(business) if business else None,
-                                 channel=Channel(channel) if channel else None)
-                   for example in entry.examples]
+        voices += [LabelledVoice(text=example, source="matrix", weight=WEIGHT_KNOWLEDGE / len(businesses),
+                                 owner=entry.owner, business=business, channel=Channel(channel) if channel else None)
+                   for example in entry.examples for business in businesses]
     return voices
 
 

@@ -18,7 +18,7 @@ from agents.schemas import VoiceInput, VoiceTrace
 from agents.state import RunState
 from agents.toolbox import Toolbox
 from voc.contracts import Dimension, Engine, Sentiment, Signal
-from voc.lexicon import SentimentResult, analyse
+from voc.lexicon import SentimentResult, analyse, negative_intensity
 from voc.pii import mask_text
 
 
@@ -34,17 +34,18 @@ def offline_trace(voice: VoiceInput, suggestions: list[dict[str, Any]], judged: 
     hits = [h for h in top["keyword_hits"] if h != leaf][:2]
     confidence = top.get("confidence")
     return VoiceTrace(voice_id=voice.id, sentiment=sentiment,
-                      intensity=intensity_of(sentiment, feeling), dimension=top["dimension"], tag=top["tag"],
+                      intensity=intensity_of(sentiment, feeling, voice), dimension=top["dimension"], tag=top["tag"],
                       root_cause=(f"{leaf}：{'、'.join(hits)}" if hits else leaf)[:80], signals=feeling.signals,
                       tag_confidence=round(confidence if confidence is not None else top["score"] / total, 4))
 
 
-def intensity_of(sentiment: Sentiment, feeling: SentimentResult) -> int:
-    """The lexicon's intensity where it agrees; where the learned layer overrules it, the mildest
-    intensity of the learned sentiment (a negative voice is at least 2, a neutral one 1)."""
+def intensity_of(sentiment: Sentiment, feeling: SentimentResult, voice: VoiceInput) -> int:
+    """The lexicon's intensity where it agrees. Where the learned layer overrules it, a negative
+    voice's intensity is read from its cues as the lexicon would for a negative voice (at least 2);
+    any other voice's is 1."""
     if sentiment == feeling.sentiment:
         return feeling.intensity
-    return 2 if sentiment == Sentiment.NEGATIVE else 1
+    return negative_intensity(voice.text, voice.channel) if sentiment == Sentiment.NEGATIVE else 1
 
 
 REVIEWED_FIELDS = {"dimension": "dimension", "tag": "tag", "sentiment": "sentiment"}

@@ -182,3 +182,12 @@ def _negative_intensity(text: str, negative: float, signals: list[Signal]) -> in
     if Signal.BLOCKED in signals:
         level += 1
     return max(2, min(5, level))
+
+
+def negative_intensity(text: str, channel: str = "") -> int:
+    """The intensity of a voice known to be negative (the learned layer said so where the lexicon
+    did not): read from the same cues — intensifiers, exclamation, sarcasm, threats, blocked funds."""
+    result = analyse(text, channel)
+    if result.sentiment == Sentiment.NEGATIVE:
+        return result.intensity
+    return _negative_intensity(simplified(text), max(1.0, -result.score), result.signals)

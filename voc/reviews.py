@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -78,6 +80,19 @@ def _cursor(key: QueueKey) -> str:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
 
+def teaching_value(results: list[VoiceResult]) -> dict[str, float]:
+    """How much an analyst's correction of each voice would teach: the engine's uncertainty about
+    it (1 − owner confidence) times how many voices it stands for (its problem's size, or its tag's
+    count among unclustered voices, on a log scale). A correction counts at once for the learned
+    layer, so an hour of review goes first to the uncertain voices that resemble many others."""
+    groups = Counter(_group(r) for r in results)
+    return {r.id: round((1.0 - r.owner_confidence) * math.log1p(groups[_group(r)]), 6) for r in results}
+
+
+def _group(result: VoiceResult) -> str:
+    return f"cluster:{result.cluster_id}" if result.cluster_id else f"tag:{result.owner_department}|{result.tag}"
+
+
 def _after(cursor: str) -> QueueKey:
     """The key a cursor holds. It holds the whole key, not a voice id: a voice corrected between two
     pages moves to the end of the queue, and the next page still starts where the last one ended."""
@@ -134,12 +149,14 @@ class ReviewDesk:
 
     def page(self, results: list[VoiceResult], include: Iterable[str] = (), limit: int = 50,
              after: str | None = None) -> QueuePage:
-        """One page of the queue, in its order (uncorrected first, then by owner confidence and id);
-        `after` is the previous page's next_cursor. Only the page's texts are read from the store."""
+        """One page of the queue, in its order: uncorrected first, then the voices whose correction
+        would teach the learned layer most (see `teaching_value`), then id; `after` is the previous
+        page's next_cursor. Only the page's texts are read from the store."""
         asked = set(include)
         wanted = [r for r in results if r.needs_review or r.id in asked]
         corrected = self.latest([r.id for r in wanted])
-        ordered = sorted((((int(r.id in corrected), r.owner_confidence, r.id), r) for r in wanted),
+        value = teaching_value(results)
+        ordered = sorted((((int(r.id in corrected), -value[r.id], r.id), r) for r in wanted),
                          key=lambda pair: pair[0])
         start = _after(after) if after else None
         rest = [pair for pair in ordered if pair[0] > start] if start else ordered

@@ -15,10 +15,10 @@ from agents.llm_client import Items, LLMClient, VoiceItem, clip_unit, response_s
 from agents.prompts import voice_row
 from agents.reviewed import corrected, corrections_for
 from agents.schemas import VoiceInput, VoiceTrace
-from voc.lexicon import SentimentResult, analyse
 from agents.state import RunState
 from agents.toolbox import Toolbox
 from voc.contracts import Dimension, Engine, Sentiment, Signal
+from voc.lexicon import SentimentResult, analyse
 from voc.pii import mask_text
 
 

@@ -15,8 +15,8 @@ from agents.incidents import Evidence, link
 from agents.naming import keywords_by_cluster, problem_label
 from agents.problem_text import Boilerplate
 from agents.scoring import priority_of, rising_flags, rising_test
-from voc.lexicon import analyse
 from voc.contracts import Cluster
+from voc.lexicon import analyse
 from voc.workdays import WorkCalendar
 
 

@@ -37,7 +37,10 @@ class MatrixEntry(BaseModel):
     owner: str
     role: str = Field(description="The handling role inside the owner, e.g. 产品经理 / 系统运维 / 坐席管理.")
     description: str = ""
-    examples: list[str] = Field(default_factory=list, description="Example customer voices of this scene, in the styles voices arrive in (hotline ASR, chat, ticket, 12378 referral, app review, forum post, Traditional Chinese); training data for the learned owner classifier.")
+    examples: list[str] = Field(default_factory=list, description=(
+        "Example customer voices of this scene, in the styles voices arrive in (hotline ASR, chat, ticket, "
+        "12378 referral, app review, forum post, Traditional Chinese); training data for the learned owner "
+        "classifier."))
 
 
 class ServiceMatrix(BaseModel):

@@ -18,6 +18,7 @@ from voc.kb_models import Case, KnowledgeDoc, MatrixEntry, ServiceMatrix, Taxono
 from voc.knowledge import KnowledgeError, load_cases, load_docs, load_service_matrix, load_taxonomy
 from voc.learning.examples import WEIGHT_CORRECTION, LabelledVoice, knowledge_examples
 from voc.learning.features import Inputs
+from voc.learning.history import history_examples
 from voc.learning.layer import MODELS_DIR, Judgement, LearnedLayer, load_or_train
 from voc.learning.rules import owner_rules, tag_rules
 from voc.models import Business, Channel
@@ -226,7 +227,8 @@ class KnowledgeBase:
                    top_k: int = 3) -> list[Judgement]:
         """The learned layer's owner, tag, dimension and sentiment of each voice."""
         inputs = Inputs(texts=[simplified(mask_text(q.text)) for q in queries], channels=[q.channel for q in queries],
-                        businesses=[q.business for q in queries], vectors=self._query_vectors([q.text for q in queries]))
+                        businesses=[q.business for q in queries],
+                        vectors=self._query_vectors([q.text for q in queries]))
         return self.learned.judge(inputs, top_k, labels)
 
     def judge_sentiment_many(self, queries: list[OwnerQuery]) -> list[SentimentJudgement]:
@@ -247,11 +249,13 @@ class KnowledgeBase:
                              {t.path: str(t.dimension) for t in self.taxonomy.tags}, self._query_vectors)
 
     def learning_examples(self) -> list[LabelledVoice]:
-        """Every labelled source: the knowledge base's examples and the analysts' corrections."""
+        """Every labelled source: the knowledge base's examples, the bank's labelled history
+        (`voc learn`) and the analysts' corrections."""
         corrections = [LabelledVoice(text=text, source="correction", weight=WEIGHT_CORRECTION,
                                      owner=c.owner_department, tag=c.tag, sentiment=c.sentiment)
                        for text, c in self._reviewed[0]]
-        return [*knowledge_examples(self.taxonomy, self.matrix, self.settings.knowledge_dir), *corrections]
+        return [*knowledge_examples(self.taxonomy, self.matrix, self.settings.knowledge_dir),
+                *history_examples(self.store, self.taxonomy, self.matrix), *corrections]
 
     def _reviewed_neighbours(self, vectors: np.ndarray, field: str) -> list[tuple[str, float, str] | None]:
         """Per query, the corrected value of the closest reviewed voice when it is a near paraphrase:
@@ -325,7 +329,8 @@ class KnowledgeBase:
         if self.learned.tag is None:
             return results
         judged = self.judge_many([OwnerQuery(text=t) for t in texts], frozenset({"tag"}), top_k)
-        return [_learned_tags(judgement, rules, self.taxonomy) for judgement, rules in zip(judged, results, strict=True)]
+        return [_learned_tags(judgement, rules, self.taxonomy)
+                for judgement, rules in zip(judged, results, strict=True)]
 
     def _query_vectors(self, texts: list[str]) -> np.ndarray:
         # Masked here, the one place every caller passes through, before text is embedded or cached.

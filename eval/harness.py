@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,13 @@ from eval.problem_metrics import problem_scores
 from voc.config import Settings
 from voc.contracts import RunOutputs, RunSummary, Sentiment, VoiceResult, read_voices
 from voc.embeddings import EmbeddingCache
-from voc.ingest import Ingestor
+from voc.ingest import ColumnMap, Ingestor
 from voc.knowledge import load_boilerplate, load_taxonomy
 from voc.knowledge_base import KnowledgeBase
+from voc.learning.history import import_history
+from voc.learning.history_mapping import HistoryMapping
 from voc.models import LOCAL_TZ
+from voc.pii import mask_text
 from voc.reviews import Correction, ReviewDesk
 from voc.storage import Store
 
@@ -65,15 +69,32 @@ def ingest(settings: Settings, dataset: Dataset) -> dict[str, Any]:
     return {"rows": report.rows, "stored": report.stored, "duplicate": report.duplicate, "rejected": report.rejected}
 
 
+@dataclass(frozen=True)
+class HistorySource:
+    """A bank's labelled history learned before the run (`voc eval --history FILE --mapping PATH`)."""
+
+    path: Path
+    mapping: HistoryMapping
+
+
+def learn_history(settings: Settings, history: HistorySource) -> dict[str, Any]:
+    """Import the history into the evaluation's fresh store, so the learned layer trains on it."""
+    report = import_history(Store(settings.resolved_database_url), history.path, history.mapping,
+                            ColumnMap.load(settings.column_map), settings.ingest_batch_size)
+    return {"file": mask_text(history.path.name), "mapping": mask_text(history.mapping.path.name),
+            "rows": report.rows, "learned": report.learned, "skipped": dict(report.skipped)}
+
+
 async def evaluate(dataset: Dataset, engine: str, out_dir: Path, base: Settings,
-                   review: bool = False) -> dict[str, Any]:
+                   review: bool = False, history: HistorySource | None = None) -> dict[str, Any]:
     if dataset.current is None:
         raise ValueError(f"dataset {dataset.name} has no dated voices")
     settings = eval_settings(base, dataset)
     settings.ensure_dirs()
     ingested = ingest(settings, dataset)
+    learned_history = learn_history(settings, history) if history is not None else None
     kb = KnowledgeBase(settings)
-    kb.load()
+    kb.load()  # trains the learned layer on the knowledge base and, when given, the history
     run_id = f"eval-{dataset.name}-{engine}-{datetime.now(LOCAL_TZ):%Y%m%dT%H%M%S}"
     run_dir, summary = await run_and_write(settings, out_dir / "run", period=dataset.current, engine=engine,
                                            run_id=run_id)
@@ -84,6 +105,7 @@ async def evaluate(dataset: Dataset, engine: str, out_dir: Path, base: Settings,
     card: dict[str, Any] = {
         "dataset": dataset.name, "engine": engine, "period": summary.period.model_dump(mode="json"),
         "ingested": ingested,
+        "history": learned_history, "learned_sources": kb.learned.sources,
         "coverage": _coverage(dataset, gold),
         "attribution": attribution_scores(gold, predicted), "tracing": tracing_scores(gold, predicted),
         "analysis": {**clustering_scores(gold, predicted), "outlier_rate": summary.outlier_rate,
@@ -258,6 +280,7 @@ def render_markdown(card: dict[str, Any]) -> str:
     base = card["baselines"]
     lines = [f"# Scorecard — {card['dataset']} ({card['engine']} engine, {card['period']['label']})", "",
              f"Voices in the run: {card['coverage']['voices_in_run']}; skipped labels: {card['coverage']['skipped']}",
+             "", _learned_line(card),
              "", "## Agents beside baselines", "",
              "| measure | agent | baseline (TF-IDF + LR, 5-fold CV; BERTopic) |", "|---|---|---|",
              f"| owner accuracy | {_fmt(a['owner_accuracy'])} | {_fmt(base['tfidf_logreg_owner'].get('accuracy'))} |",
@@ -325,6 +348,14 @@ def render_markdown(card: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _learned_line(card: dict[str, Any]) -> str:
+    sources = ", ".join(f"{k} {v}" for k, v in (card.get("learned_sources") or {}).items())
+    history = card.get("history")
+    used = (f"history {history['file']} learned ({history['learned']} of {history['rows']} rows; mapping "
+            f"{history['mapping']})" if history else "no labelled history")
+    return f"Learned layer trained on: {sources or '—'}; {used}"
+
+
 SIDE_BY_SIDE = (("owner accuracy", "attribution.owner_accuracy"),
                 ("owner accuracy (acceptable)", "attribution.owner_accuracy_acceptable"),
                 ("review rate", "attribution.needs_review_rate"),
@@ -340,7 +371,8 @@ SIDE_BY_SIDE = (("owner accuracy", "attribution.owner_accuracy"),
                 ("incident recall", "problems.incident_recall"), ("measure relevance", "problems.measure_relevance"),
                 ("priority exact", "analysis.priority_exact"), ("priority within one", "analysis.priority_within_one"),
                 ("P1 in top 3", "analysis.p1_in_top3"), ("proposals", "application.proposals"),
-                ("grounded", "application.grounded"), ("gate", "gate.passed"))
+                ("grounded", "application.grounded"), ("history rows learned", "history.learned"),
+                ("gate", "gate.passed"))
 
 
 def _at(card: dict[str, Any], path: str) -> Any:

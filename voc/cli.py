@@ -64,21 +64,37 @@ def demo_data(
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 7,
     end_week: Annotated[str | None, typer.Option(help="Last week, e.g. 2026-W47 (default: last complete).")] = None,
     out: Annotated[Path | None, typer.Option(help="JSONL file to write (default: DATA_DIR/demo/voices.jsonl).")] = None,
+    history: Annotated[Path | None, typer.Option(help="Also write the demo bank's labelled history of the weeks "
+                                                 "before (CSV) and its mapping beside it, for `voc learn`.")] = None,
+    history_weeks: Annotated[int, typer.Option(min=1, max=104, help="Weeks of history.")] = 4,
+    history_per_week: Annotated[int, typer.Option(min=10, help="History tickets per week.")] = 250,
 ) -> None:
     """Write a realistic demo VOC stream (demo and benchmark data only, never evaluation gold).
 
     The generator's answers (scenario, kind, style, …) go to answers/X.jsonl beside X.jsonl, for
     benchmarks and tests: they are not part of the voices and must not be ingested."""
     from voc import demo
+    from voc.periods import parse_week
 
     settings = get_settings()
     target = out or settings.resolved_data_dir / "demo" / "voices.jsonl"
     target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        last_week = parse_week(end_week or demo.last_complete_iso_week())
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
     with progress_bars() as progress:
         task = progress.add_task("generating demo voices", total=weeks * per_week)
-        voices = demo.generate_with_answers(weeks=weeks, per_week=per_week, seed=seed, end_week=end_week)
+        voices = demo.generate_with_answers(weeks=weeks, per_week=per_week, seed=seed, end_week=last_week.label)
         count = demo.write_with_answers(_advancing(voices, progress, task), target)
     console.print(f"wrote {count} voices to {target} and the generator's answers to {demo.answers_path(target)}")
+    if history is not None:
+        from voc.demo.history import write_history
+
+        before = last_week.shifted(-weeks).label  # the history ends the week before the demo voices begin
+        rows, mapping = write_history(history, history_weeks, history_per_week, seed + 1, before)
+        console.print(f"wrote {rows} labelled history tickets (to {before}) to {history} and their mapping to "
+                      f"{mapping}: voc learn {history} --mapping {mapping}")
     typer.echo(str(target))
 
 
@@ -293,6 +309,9 @@ def evaluate(
                                               "previous week's review queue (two more runs).")] = False,
     outside: Annotated[bool, typer.Option(help="Also score sentiment on the held-out sample of public review "
                                           "corpora (eval/datasets/outside_sentiment).")] = True,
+    history: Annotated[Path | None, typer.Option(help="A labelled history imported into each dataset's store "
+                                                 "before the run (voc learn), to measure its lift.")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="The history's mapping file (with --history).")] = None,
 ) -> None:
     """Measure every agent against gold labels beside the baselines; writes scorecard.json and scorecard.md
     per dataset, and a side-by-side scorecard.md when several are given."""
@@ -304,6 +323,7 @@ def evaluate(
     from eval.harness import score_outside, write_side_by_side
 
     settings = get_settings()
+    learned = _history_source(settings, history, mapping)
     try:
         datasets = [load_dataset(name.strip()) for name in dataset.split(",") if name.strip()]
     except FileNotFoundError as exc:
@@ -312,10 +332,12 @@ def evaluate(
     root = out or settings.resolved_data_dir / "eval"
     cards = []
     for data in datasets:
-        target = root / f"{data.name}-{engine_name}" if out is None or len(datasets) > 1 else root
+        name = f"{data.name}-{engine_name}" + ("-history" if learned else "")
+        target = root / name if out is None or len(datasets) > 1 else root
         with console.status(f"evaluating {data.name} with the {engine_name} engine"):
             try:
-                cards.append(asyncio.run(run_evaluation(data, engine_name, target, settings, review=with_review)))
+                cards.append(asyncio.run(run_evaluation(data, engine_name, target, settings, review=with_review,
+                                                        history=learned)))
             except (RunError, ValueError) as exc:
                 raise fail(str(exc)) from exc
         if len(datasets) == 1:
@@ -326,6 +348,25 @@ def evaluate(
         typer.echo(score_outside(settings, cards[-1]["dataset"], root))
     if gate and not all(card["gate"]["passed"] for card in cards):
         raise typer.Exit(code=1)
+
+
+def _history_source(settings: Any, history: Path | None, mapping: Path | None) -> Any:
+    """`voc eval --history FILE --mapping PATH`, checked before any dataset is run."""
+    if history is None and mapping is None:
+        return None
+    from eval.harness import HistorySource
+    from voc.knowledge_base import KnowledgeBase
+    from voc.learning.history_mapping import HistoryError, HistoryMapping
+
+    if history is None or mapping is None:
+        raise fail("--history 与 --mapping 需要一起给出：历史工单文件和它的映射文件")
+    if not history.is_file():
+        raise fail(f"找不到历史工单文件 {history}：请检查路径（支持 CSV、XLSX、JSONL）")
+    kb = KnowledgeBase(settings)
+    try:
+        return HistorySource(history, HistoryMapping.load(mapping, kb.taxonomy, kb.matrix))
+    except HistoryError as exc:
+        raise fail(str(exc)) from exc
 
 
 @app.command()
@@ -343,7 +384,8 @@ def quickstart(
     settings.ensure_dirs()
     week = end_week or last_complete_iso_week()
     target = settings.resolved_data_dir / "demo" / "voices.jsonl"
-    demo_data(weeks=weeks, per_week=per_week, seed=seed, end_week=week, out=target)
+    demo_data(weeks=weeks, per_week=per_week, seed=seed, end_week=week, out=target, history=None, history_weeks=4,
+              history_per_week=250)
     ingest(paths=[target], column_map=None)
     kb_load()
     summary(week=week)
@@ -372,9 +414,11 @@ def serve(
     uvicorn.run(app_for_host, host=bind, port=port or settings.api_port, log_level="warning")
 
 
-from voc.cli_loop import problems_app, proposals_app, report  # noqa: E402  (after `app`: the commands register on it)
+from voc.cli_learn import learn  # noqa: E402  (after `app`: the commands register on it)
+from voc.cli_loop import problems_app, proposals_app, report  # noqa: E402
 
 app.command()(report)
+app.command()(learn)
 app.add_typer(proposals_app, name="proposals")
 app.add_typer(problems_app, name="problems")
 

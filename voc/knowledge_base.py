@@ -31,6 +31,7 @@ from voc.knowledge import KnowledgeError, load_cases, load_docs, load_service_ma
 from voc.learning.classifier import Prior
 from voc.learning.examples import WEIGHT_CORRECTION, LabelledVoice, knowledge_examples
 from voc.learning.features import Inputs
+from voc.learning.history import history_examples
 from voc.learning.layer import MODELS_DIR, Judgement, LearnedLayer, load_or_train
 from voc.learning.rules import owner_rules, tag_rules
 from voc.models import Business, Channel
@@ -247,11 +248,13 @@ class KnowledgeBase:
                              self._examples_owner_prior)
 
     def learning_examples(self) -> list[LabelledVoice]:
-        """Every labelled source: the knowledge base's examples and the analysts' corrections."""
+        """Every labelled source: the knowledge base's examples, the bank's labelled history
+        (`voc learn`) and the analysts' corrections."""
         corrections = [LabelledVoice(text=text, source="correction", weight=WEIGHT_CORRECTION,
                                      owner=c.owner_department, tag=c.tag, sentiment=c.sentiment)
                        for text, c in self._reviewed[0]]
-        return [*knowledge_examples(self.taxonomy, self.matrix, self.settings.knowledge_dir), *corrections]
+        return [*knowledge_examples(self.taxonomy, self.matrix, self.settings.knowledge_dir),
+                *history_examples(self.store, self.taxonomy, self.matrix), *corrections]
 
     def _reviewed_neighbours(self, vectors: np.ndarray, field: str) -> list[tuple[str, float, str] | None]:
         """Per query, the corrected value of the closest reviewed voice when it is a near paraphrase:

@@ -207,6 +207,26 @@ class CorrectionRow(Base):
     note: Mapped[str] = mapped_column(Text, default="")
 
 
+class LabelledHistoryRow(Base):
+    """A labelled voice of a bank's own history (`voc learn history.csv`): its masked text and its
+    labels mapped onto the service matrix and the taxonomy. Training examples of the learned layer,
+    never a voice of a week: runs, reports and the MCP tools do not read this table."""
+
+    __tablename__ = "labelled_history"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True,
+                                    doc="Hash of the masked text and the labels: importing a file again adds nothing.")
+    text: Mapped[str] = mapped_column(Text, doc="Masked (voc.pii.mask_text) before it is stored.")
+    channel: Mapped[str | None] = mapped_column(String(16))
+    business: Mapped[str | None] = mapped_column(String(8))
+    owner: Mapped[str | None] = mapped_column(String(32))
+    tag: Mapped[str | None] = mapped_column(String(128))
+    sentiment: Mapped[str | None] = mapped_column(String(4))
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    source_file: Mapped[str] = mapped_column(String(512), doc="The file's name, masked.")
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

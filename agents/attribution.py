@@ -63,7 +63,8 @@ async def attribute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, 
     results = [offline_attribution(v, c, departments, context.settings.review_threshold)
                for v, c in zip(voices, candidates, strict=True)]
     if context.llm is not None:
-        results = await _refine_with_llm(context.llm, voices, results, departments)
+        scopes = {d["name"]: d["scope"] for d in matrix["departments"]}
+        results = await refine_with_llm(context.llm, voices, results, scopes)
     # An analyst's correction is the answer: it overrides either engine and needs no more review.
     results = [corrected(r, reviewed.get(r.voice_id), {"owner_department": "owner_department"},
                          owner_confidence=1.0, needs_review=False, reason="人工复核") for r in results]
@@ -71,42 +72,61 @@ async def attribute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, 
             "timings": {"attribution": round(time.perf_counter() - started, 3)}, "llm": llm_stats(context, state)}
 
 
-# ------------------------------------------------------------------ the LLM engine's 归因
+# ------------------------------------------------------------------ the LLM engine's 归因: a cascade
 
 log = logging.getLogger(__name__)
 MAX_REASON_CHARS = 200
+OWNER_CANDIDATES = 3  # the offline top owners a voice's answer is chosen among
 
 
 class OwnerAnswer(VoiceItem):
-    """What the model writes for one voice; the schema narrows owner_department to the matrix."""
+    """What the model writes for one voice; the schema narrows owner_department to the batch's candidates."""
 
     owner_department: str
     confidence: float
     reason: str = ""
 
 
-async def _refine_with_llm(llm: LLMClient, voices: list[VoiceInput], offline: list[VoiceAttribution],
-                           departments: list[str]) -> list[VoiceAttribution]:
-    """The model's owner where it gave a valid one; otherwise the offline owner, flagged fallback."""
-    hints = {a.voice_id: a.candidates for a in offline}
-    answers = await llm_attribute(llm, voices, hints, departments)
-    return [answer if answer is not None and answer.owner_department in departments
-            else fallback.model_copy(update={"engine": Engine.FALLBACK})
-            for answer, fallback in zip(answers, offline, strict=True)]
+def unsure(attribution: VoiceAttribution) -> bool:
+    """Sent to the model: the offline owner needs review and there are candidates to choose among."""
+    return attribution.needs_review and bool(attribution.candidates)
+
+
+async def refine_with_llm(llm: LLMClient, voices: list[VoiceInput], offline: list[VoiceAttribution],
+                          scopes: dict[str, str]) -> list[VoiceAttribution]:
+    """The cascade: only the voices the offline engine is unsure of go to the model, which picks among
+    their offline candidates. Where it gives no valid answer the offline owner stays, flagged fallback;
+    every other voice keeps its offline owner (engine offline)."""
+    # Voices of the same likely owners side by side: a batch's prompt lists fewer departments.
+    sent = sorted((i for i, a in enumerate(offline) if unsure(a)),
+                  key=lambda i: [c.owner for c in offline[i].candidates[:OWNER_CANDIDATES]])
+    candidates = {offline[i].voice_id: offline[i].candidates[:OWNER_CANDIDATES] for i in sent}
+    answers = await llm_attribute(llm, [voices[i] for i in sent], candidates, scopes)
+    results = list(offline)
+    for i, answer in zip(sent, answers, strict=True):
+        results[i] = answer or offline[i].model_copy(update={"engine": Engine.FALLBACK})
+    return results
 
 
 async def llm_attribute(llm: LLMClient, voices: list[VoiceInput], candidates: dict[str, list[OwnerScore]],
-                        departments: list[str]) -> list[VoiceAttribution | None]:
-    """The model's owner of each voice, chosen among the matrix's departments (None: no valid answer)."""
+                        scopes: dict[str, str]) -> list[VoiceAttribution | None]:
+    """The model's owner of each voice, one of its candidates (`scopes`: the matrix's department →
+    scope); None where it gave no valid answer."""
+    owners = {voice_id: [c.owner for c in scored if c.owner in scopes] for voice_id, scored in candidates.items()}
 
     def row(voice: VoiceInput) -> dict[str, Any]:
-        return voice_row(voice) | {"candidate_owners": [c.model_dump() for c in candidates.get(voice.id, [])]}
+        return voice_row(voice) | {"candidate_owners": [{"owner": c.owner, "score": round(c.score, 2)}
+                                                        for c in candidates.get(voice.id, []) if c.owner in scopes]}
+
+    def prompt(batch: list[VoiceInput]) -> tuple[str, dict[str, Any]]:
+        allowed = list(dict.fromkeys(o for v in batch for o in owners.get(v.id, [])))
+        system = llm.system_prompt("attribution", departments={d: scopes[d] for d in allowed})
+        return system, response_schema(Items[OwnerAnswer], {"owner_department": allowed})
 
     def build(answer: OwnerAnswer) -> VoiceAttribution | None:
         # Enforced here too: json_object mode sends no schema, and a schema is only a request.
-        if answer.owner_department not in departments:
-            log.warning("voice %s: owner %r is not a department of the matrix", answer.voice_id,
-                        answer.owner_department)
+        if answer.owner_department not in owners.get(answer.voice_id, []):
+            log.warning("voice %s: owner %r is not one of its candidates", answer.voice_id, answer.owner_department)
             return None
         confidence = clip_unit(answer.confidence)
         return VoiceAttribution(voice_id=answer.voice_id, owner_department=answer.owner_department,
@@ -114,7 +134,5 @@ async def llm_attribute(llm: LLMClient, voices: list[VoiceInput], candidates: di
                                 candidates=candidates.get(answer.voice_id, []),
                                 reason=mask_text(answer.reason.strip())[:MAX_REASON_CHARS], engine=Engine.LLM)
 
-    return await llm.ask_per_voice(
-        voices, name="attribution", system=llm.system_prompt("attribution", departments=departments),
-        task="请为每条客户声音判定责任属主部门", row=row, model=OwnerAnswer, build=build,
-        schema=response_schema(Items[OwnerAnswer], {"owner_department": departments}))
+    return await llm.ask_per_voice(voices, name="attribution", task="请为每条客户声音判定责任属主部门", row=row,
+                                   model=OwnerAnswer, build=build, prompt=prompt)

@@ -56,6 +56,7 @@ class LLMStats:
     completion_tokens: int = 0
     retries: int = 0
     failures: int = 0  # requests given up after all retries
+    voices: int = 0  # voices sent to the model by 归因 and 溯源 (a voice sent to both counts twice)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -218,16 +219,20 @@ class LLMClient:
         answer: T | None = await self.retried(name, lambda: self._answer(messages, name, schema, parse))
         return answer
 
-    async def ask_per_voice(self, voices: list[VoiceInput], *, name: str, system: str, task: str,
-                            schema: dict[str, Any], row: Callable[[VoiceInput], dict[str, Any]], model: type[V],
+    async def ask_per_voice(self, voices: list[VoiceInput], *, name: str, task: str,
+                            prompt: Callable[[list[VoiceInput]], tuple[str, dict[str, Any]]],
+                            row: Callable[[VoiceInput], dict[str, Any]], model: type[V],
                             build: Callable[[V], T | None]) -> list[T | None]:
-        """One request per batch of voices, each voice a `row` of the <voices> block and each item of the
-        answer a `model` that `build` turns into a result (None: refused). Results are aligned with
-        `voices`, None where no valid item came back."""
+        """One request per batch of voices: `prompt` gives the batch's system prompt and answer schema
+        (both narrowed to the batch's candidates), each voice is a `row` of the <voices> block and each
+        item of the answer a `model` that `build` turns into a result (None: refused). Results are
+        aligned with `voices`, None where no valid item came back."""
         results: list[T | None] = []
         size = self.settings.llm_batch_size
         for batch in (voices[i : i + size] for i in range(0, len(voices), size)):
+            system, schema = prompt(batch)
             parse = partial(parse_items, model=model, ids={v.id for v in batch}, build=build)
+            self.stats.voices += len(batch)
             answers = await self.ask(name, system, voices_message(task, [row(v) for v in batch]), schema, parse)
             results += [(answers or {}).get(v.id) for v in batch]
         return results

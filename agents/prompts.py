@@ -79,7 +79,16 @@ def as_data(text: str, limit: int = MAX_VOICE_CHARS) -> str:
 
 
 def block(name: str, payload: Any) -> str:
-    return f"<{name}>\n{json.dumps(payload, ensure_ascii=False, indent=1)}\n</{name}>"
+    """A data block of compact JSON, a list one item a line: indentation costs tokens and tells nothing."""
+    if isinstance(payload, list) and payload:
+        body = "[\n" + ",\n".join(_compact(item) for item in payload) + "\n]"
+    else:
+        body = _compact(payload)
+    return f"<{name}>\n{body}\n</{name}>"
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def voice_row(voice: VoiceInput) -> dict[str, Any]:

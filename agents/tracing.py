@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from langgraph.runtime import Runtime
 from pydantic import ConfigDict, Field, field_validator
@@ -21,6 +21,10 @@ from voc.contracts import Dimension, Engine, Sentiment, Signal
 from voc.lexicon import SentimentResult, analyse, negative_intensity
 from voc.pii import mask_text
 
+OFFLINE_SHARE_OF = 3  # the rules' tag confidence: the top tag's share of this many suggestions
+TAG_CANDIDATES = 5  # the offline top tags the LLM engine's answer is chosen among
+Candidates = dict[str, list[str]]  # voice id → its offline top tags, best first
+
 
 def offline_trace(voice: VoiceInput, suggestions: list[dict[str, Any]], judged: dict[str, Any] | None = None
                   ) -> VoiceTrace:
@@ -29,7 +33,7 @@ def offline_trace(voice: VoiceInput, suggestions: list[dict[str, Any]], judged: 
     feeling = analyse(voice.text, voice.channel)
     sentiment = Sentiment(judged["sentiment"]) if judged and judged.get("sentiment") else feeling.sentiment
     top = suggestions[0]
-    total = sum(s["score"] for s in suggestions) or 1.0
+    total = sum(s["score"] for s in suggestions[:OFFLINE_SHARE_OF]) or 1.0
     leaf = top["tag"].split(">")[-1]
     hits = [h for h in top["keyword_hits"] if h != leaf][:2]
     confidence = top.get("confidence")
@@ -52,13 +56,16 @@ REVIEWED_FIELDS = {"dimension": "dimension", "tag": "tag", "sentiment": "sentime
 
 
 async def trace_offline(toolbox: Toolbox, voices: list[VoiceInput], batch_size: int,
-                        report: Callable[[int], None] | None = None) -> list[VoiceTrace]:
-    suggestions = await toolbox.call_batched("knowledge", "suggest_tags_batch", voices, batch_size,
-                                             lambda batch: {"texts": [v.text for v in batch], "limit": 3}, report)
+                        report: Callable[[int], None] | None = None) -> tuple[list[VoiceTrace], Candidates]:
+    """The offline traces, and each voice's candidate tags for the LLM engine."""
+    suggestions = await toolbox.call_batched(
+        "knowledge", "suggest_tags_batch", voices, batch_size,
+        lambda batch: {"texts": [v.text for v in batch], "limit": TAG_CANDIDATES}, report)
     judged = await toolbox.call_batched(
         "knowledge", "judge_sentiment_batch", voices, batch_size,
         lambda batch: {"queries": [{"text": v.text, "channel": v.channel, "business": v.business} for v in batch]})
-    return [offline_trace(v, s, j) for v, s, j in zip(voices, suggestions, judged, strict=True)]
+    traces = [offline_trace(v, s, j) for v, s, j in zip(voices, suggestions, judged, strict=True)]
+    return traces, {v.id: [t["tag"] for t in s[:TAG_CANDIDATES]] for v, s in zip(voices, suggestions, strict=True)}
 
 
 async def trace(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -68,13 +75,15 @@ async def trace(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]
     previous = [VoiceInput.model_validate(v) for v in state.get("previous_voices", [])]
     context.report("溯源", 0, len(voices) + len(previous))
     async with tools_for(context) as toolbox:
-        current = await trace_offline(toolbox, voices, context.config.batch_size, lambda n: context.report("溯源", n))
+        current, candidates = await trace_offline(toolbox, voices, context.config.batch_size,
+                                                  lambda n: context.report("溯源", n))
         # The previous period is always traced offline: spike detection compares like with like.
-        before = await trace_offline(toolbox, previous, context.config.batch_size, lambda n: context.report("溯源", n))
+        before, _ = await trace_offline(toolbox, previous, context.config.batch_size,
+                                        lambda n: context.report("溯源", n))
         if context.llm is not None:
             taxonomy = await toolbox.call("knowledge", "get_taxonomy")
-            tags = {t["path"]: t["dimension"] for t in taxonomy["tags"]}
-            current = await _refine_with_llm(context.llm, voices, current, tags)
+            tags = {t["path"]: TagChoice(t["dimension"], t["definition"]) for t in taxonomy["tags"]}
+            current = await refine_with_llm(context.llm, voices, current, candidates, tags)
         reviewed = await corrections_for(toolbox, [v.id for v in voices + previous])
     current, before = ([corrected(t, reviewed.get(t.voice_id), REVIEWED_FIELDS) for t in traces]
                        for traces in (current, before))
@@ -111,34 +120,51 @@ class TraceAnswer(VoiceItem):
         return list(dict.fromkeys(s for s in value if isinstance(s, str) and s in _SIGNALS))
 
 
-async def _refine_with_llm(llm: LLMClient, voices: list[VoiceInput], offline: list[VoiceTrace],
-                           tags: dict[str, str]) -> list[VoiceTrace]:
-    """The model's trace where it gave a valid one; otherwise the offline trace, flagged fallback."""
-    hints = {t.voice_id: [t.tag] for t in offline}
-    answers = await llm_trace(llm, voices, hints, tags)
-    return [answer if answer is not None and tags.get(answer.tag) == answer.dimension
-            else fallback.model_copy(update={"engine": Engine.FALLBACK})
-            for answer, fallback in zip(answers, offline, strict=True)]
+class TagChoice(NamedTuple):
+    """A taxonomy tag as a candidate in a prompt: its dimension and its one-line definition."""
+
+    dimension: str
+    definition: str
 
 
-async def llm_trace(llm: LLMClient, voices: list[VoiceInput], tag_candidates: dict[str, list[str]],
-                    tags: dict[str, str]) -> list[VoiceTrace | None]:
-    """The model's trace of each voice, its tag one of the taxonomy's paths (`tags`: path → dimension)."""
+async def refine_with_llm(llm: LLMClient, voices: list[VoiceInput], offline: list[VoiceTrace],
+                          candidates: Candidates, tags: dict[str, TagChoice]) -> list[VoiceTrace]:
+    """The cascade: only the voices whose offline tag is unsure go to the model, which picks among their
+    offline candidates. Where it gives no valid answer the offline trace stays, flagged fallback; every
+    other voice keeps its offline trace, sentiment included (engine offline)."""
+    # Voices of the same likely tags side by side: a batch's prompt lists fewer tags.
+    sent = sorted((i for i, t in enumerate(offline) if t.tag_confidence < llm.settings.llm_tag_threshold),
+                  key=lambda i: candidates.get(offline[i].voice_id, []))
+    answers = await llm_trace(llm, [voices[i] for i in sent], candidates, tags)
+    results = list(offline)
+    for i, answer in zip(sent, answers, strict=True):
+        results[i] = answer or offline[i].model_copy(update={"engine": Engine.FALLBACK})
+    return results
+
+
+async def llm_trace(llm: LLMClient, voices: list[VoiceInput], candidates: Candidates,
+                    tags: dict[str, TagChoice]) -> list[VoiceTrace | None]:
+    """The model's trace of each voice, its tag one of the voice's candidates (`tags`: the taxonomy's
+    path → dimension and definition); None where it gave no valid answer."""
+    allowed = {voice_id: [t for t in paths if t in tags] for voice_id, paths in candidates.items()}
 
     def row(voice: VoiceInput) -> dict[str, Any]:
-        return voice_row(voice) | {"tag_hints": [t for t in tag_candidates.get(voice.id, []) if t in tags]}
+        return voice_row(voice) | {"candidate_tags": allowed.get(voice.id, [])}
+
+    def prompt(batch: list[VoiceInput]) -> tuple[str, dict[str, Any]]:
+        union = list(dict.fromkeys(t for v in batch for t in allowed.get(v.id, [])))
+        system = llm.system_prompt("tracing", tags={t: tags[t] for t in union})
+        return system, response_schema(Items[TraceAnswer], {"tag": union})
 
     def build(answer: TraceAnswer) -> VoiceTrace | None:
-        if tags.get(answer.tag) != answer.dimension:
-            log.warning("voice %s: tag %r with dimension %r is not in the taxonomy", answer.voice_id, answer.tag,
-                        answer.dimension)
+        if answer.tag not in allowed.get(answer.voice_id, []) or tags[answer.tag].dimension != answer.dimension:
+            log.warning("voice %s: tag %r with dimension %r is not one of its candidates", answer.voice_id,
+                        answer.tag, answer.dimension)
             return None
         return VoiceTrace(voice_id=answer.voice_id, sentiment=answer.sentiment, intensity=answer.intensity,
                           dimension=answer.dimension, tag=answer.tag,
                           root_cause=mask_text(answer.root_cause)[:MAX_ROOT_CAUSE_CHARS], signals=answer.signals,
                           tag_confidence=clip_unit(answer.tag_confidence), engine=Engine.LLM)
 
-    return await llm.ask_per_voice(
-        voices, name="trace", system=llm.system_prompt("tracing", tags=tags),
-        task="请为每条客户声音做溯源分析", row=row, model=TraceAnswer, build=build,
-        schema=response_schema(Items[TraceAnswer], {"tag": list(tags)}))
+    return await llm.ask_per_voice(voices, name="trace", task="请为每条客户声音做溯源分析", row=row,
+                                   model=TraceAnswer, build=build, prompt=prompt)

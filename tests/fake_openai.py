@@ -252,7 +252,7 @@ def graph_model(request: FakeRequest) -> Any:
             items.append({"voice_id": voice["id"], "owner_department": owner, "confidence": 0.9, "reason": "场景"})
         else:
             calm = any(w in voice["text"] for w in ("请问", "营业吗", "感谢"))
-            tag = voice["tag_hints"][0]
+            tag = voice["candidate_tags"][0]
             items.append({"voice_id": voice["id"], "sentiment": "中性" if calm else "负面",
                           "intensity": 1 if calm else 4, "dimension": _DIMENSION_OF_L1[tag.split(">")[0]], "tag": tag,
                           "root_cause": tag.split(">")[-1]})

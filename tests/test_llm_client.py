@@ -31,16 +31,18 @@ from agents.llm_client import (
 )
 from agents.prompts import load_prompt
 from agents.state import RunState
-from agents.tracing import TraceAnswer
+from agents.tracing import TagChoice, TraceAnswer
 from tests.fake_openai import FakeLLM, fake_llm_fixture  # noqa: F401
 from voc.config import Settings
 from voc.contracts import Dimension, Sentiment, Signal
 from voc.knowledge import load_service_matrix, load_taxonomy
 
 _DEFAULTS = Settings()
-DEPARTMENTS = load_service_matrix(_DEFAULTS.service_matrix_path).department_names()
-TAGS: dict[str, str] = {t.path: t.dimension for t in load_taxonomy(_DEFAULTS.taxonomy_path).tags}
-VALUES: dict[str, dict[str, Any]] = {"attribution": {"departments": DEPARTMENTS}, "tracing": {"tags": TAGS}}
+SCOPES = {d.name: d.scope for d in load_service_matrix(_DEFAULTS.service_matrix_path).departments}
+TAGS = {t.path: TagChoice(t.dimension, t.definition) for t in load_taxonomy(_DEFAULTS.taxonomy_path).tags}
+VALUES: dict[str, dict[str, Any]] = {"attribution": {"departments": SCOPES}, "tracing": {"tags": TAGS}}
+# attribution and tracing v2: the cascade's prompts list only a batch's candidates
+VERSIONS = {"attribution": "v2", "tracing": "v2"}
 
 
 # ------------------------------------------------------------------ prompt templates
@@ -50,22 +52,24 @@ VALUES: dict[str, dict[str, Any]] = {"attribution": {"departments": DEPARTMENTS}
 def test_prompts_are_versioned_templates_that_ask_for_json(agent: str) -> None:
     prompt = load_prompt(agent)
     text = prompt.render(**VALUES.get(agent, {}))
-    assert prompt.version == "v1"
+    assert prompt.version == VERSIONS.get(agent, "v1")
     assert "JSON" in text and "指令" in text and not text.startswith("version")
     assert "{{" not in text and "{%" not in text
 
 
-def test_tracing_prompt_lists_the_contract_enums_and_the_taxonomy() -> None:
-    text = load_prompt("tracing").render(tags=TAGS)
+def test_tracing_prompt_lists_the_contract_enums_and_the_candidate_tags() -> None:
+    candidates = dict(list(TAGS.items())[:2])
+    text = load_prompt("tracing").render(tags=candidates)
     assert all(f"- {d}（{d.label}）：" in text for d in Dimension)
     assert f"枚举：{'、'.join(Dimension)}" in text
     assert all(f"- {s}：" in text for s in (*Sentiment, *Signal))
-    assert all(f"- {path}（{dimension}）" in text for path, dimension in TAGS.items())
+    assert all(f"- {path}（{tag.dimension}）：{tag.definition}\n" in text + "\n" for path, tag in candidates.items())
+    assert not any(path in text for path in list(TAGS)[2:] if path != "系统设备>登录认证>验证码收不到")  # the example
 
 
-def test_attribution_prompt_lists_the_departments() -> None:
-    text = load_prompt("attribution").render(departments=["甲部", "乙部"])
-    assert "- 甲部\n- 乙部\n" in text
+def test_attribution_prompt_lists_the_candidate_departments_with_their_scope() -> None:
+    text = load_prompt("attribution").render(departments={"甲部": "负责甲", "乙部": "负责乙"})
+    assert "- 甲部：负责甲\n- 乙部：负责乙" in text
 
 
 def test_a_missing_template_value_fails_the_render() -> None:
@@ -156,8 +160,8 @@ def test_trace_schema_is_derived_from_the_model() -> None:
 
 
 def test_runtime_choices_narrow_strings_and_lists() -> None:
-    owner = response_schema(Items[OwnerAnswer], {"owner_department": DEPARTMENTS})
-    assert owner["properties"]["items"]["items"]["properties"]["owner_department"]["enum"] == DEPARTMENTS
+    owner = response_schema(Items[OwnerAnswer], {"owner_department": list(SCOPES)})
+    assert owner["properties"]["items"]["items"]["properties"]["owner_department"]["enum"] == list(SCOPES)
     proposal = response_schema(ProposalAnswer, {"cited_case_ids": ["CASE-011"]})
     cited = proposal["properties"]["cited_case_ids"]["anyOf"]
     assert {"type": "null"} in cited and {"type": "array", "items": {"type": "string", "enum": ["CASE-011"]}} in cited
@@ -214,7 +218,7 @@ async def test_a_transient_error_is_retried_then_succeeds(tmp_path: Path) -> Non
     client, sleeps = mocked([503], tmp_path)
     assert await ask_label(client) == "验证码收不到"
     assert client.stats.as_dict() == {"calls": 2, "prompt_tokens": 10, "completion_tokens": 2, "retries": 1,
-                                      "failures": 0}
+                                      "failures": 0, "voices": 0}
     assert sleeps == [0.5]
 
 

@@ -158,8 +158,10 @@ def test_llm_engine_run_gives_the_same_contract_with_fallbacks(run_settings, out
     from tests.fake_openai import graph_model
 
     fake_llm.responder = graph_model
+    # Thresholds at 1: every voice the offline engine is not certain of goes to the model.
     settings = run_settings.model_copy(update={"llm_base_url": fake_llm.base_url, "llm_model": "scripted",
-                                               "llm_backoff_seconds": 0.01, "llm_batch_size": 8})
+                                               "llm_backoff_seconds": 0.01, "llm_batch_size": 8,
+                                               "review_threshold": 1.0, "llm_tag_threshold": 1.0})
     asyncio.run(run_and_write(settings, tmp_path, period=parse_week(WEEK), engine="llm", run_id="llm-run"))
     voices, clusters, proposals, run = load(tmp_path)
     offline, *_ = load(outputs)
@@ -171,12 +173,47 @@ def test_llm_engine_run_gives_the_same_contract_with_fallbacks(run_settings, out
     assert run["engine"] == "llm" and run["llm"]["calls"] >= 3 and run["llm"]["fallbacks"] >= 1
     assert run["llm"]["prompt_tokens"] > 0
     # The prompt template versions the run used, beside the usage (and not inside it).
-    assert run["prompts"] == {"analysis": "v1", "application": "v1", "attribution": "v1", "tracing": "v1"}
+    assert run["prompts"] == {"analysis": "v1", "application": "v1", "attribution": "v2", "tracing": "v2"}
     assert "prompts" not in run["llm"] and load(outputs)[3]["prompts"] == {}
     assert all(p["problem"].startswith("【复核】") and p["engine"] == "llm" for p in proposals)
     assert any(c["label"].endswith("问题") for c in clusters)
     requests = [r.user for r in fake_llm.requests]
     assert not any("13812345678" in r for r in requests)
+
+
+def _middle(values: list[float]) -> float:
+    """A threshold some but not all of the values are below (unless they are all equal)."""
+    return sorted(values)[len(values) // 2]
+
+
+def test_llm_engine_cascade_sends_only_the_unsure_voices(run_settings, fake_llm, tmp_path: Path,
+                                                         loaded_kb: KnowledgeBase) -> None:
+    from tests.fake_openai import graph_model
+
+    offline = asyncio.run(run_graph(run_settings, period=parse_week(WEEK), run_id="cascade-offline"))
+    owner_cut = _middle([a["owner_confidence"] for a in offline["attributions"]])
+    tag_cut = _middle([t["tag_confidence"] for t in offline["traces"]])
+    unsure_owner = {a["voice_id"] for a in offline["attributions"] if a["owner_confidence"] < owner_cut
+                    and a["candidates"]}
+    unsure_tag = {t["voice_id"] for t in offline["traces"] if t["tag_confidence"] < tag_cut}
+    voices = {v["id"] for v in offline["voices"]}
+    assert 0 < len(unsure_owner) < len(voices) and 0 < len(unsure_tag) < len(voices)
+    fake_llm.responder = graph_model
+    settings = run_settings.model_copy(update={"llm_base_url": fake_llm.base_url, "llm_model": "scripted",
+                                               "llm_batch_size": 8, "review_threshold": owner_cut,
+                                               "llm_tag_threshold": tag_cut})
+    asyncio.run(run_and_write(settings, tmp_path, period=parse_week(WEEK), engine="llm", run_id="cascade-llm"))
+    sent = [v for r in fake_llm.requests for v in r.voices if "text" in v]
+    assert {v["id"] for v in sent if "candidate_owners" in v} == unsure_owner
+    assert {v["id"] for v in sent if "candidate_tags" in v} == unsure_tag
+    results, _, _, run = load(tmp_path)
+    assert {v["id"] for v in results if v["engine"] == "offline"} == voices - unsure_owner - unsure_tag
+    assert run["llm"]["voices"] == len(unsure_owner) + len(unsure_tag) == len(sent)
+    example = "系统设备>登录认证>验证码收不到"  # the tracing prompt's output example
+    for request in (r for r in fake_llm.requests if any("candidate_tags" in v for v in r.voices)):
+        candidates = {t for v in request.voices for t in v["candidate_tags"]}
+        listed = {t.path for t in loaded_kb.taxonomy.tags if t.path in request.system}
+        assert candidates <= listed <= candidates | {example}  # the batch's candidates, not the taxonomy
 
 
 def test_a_recurring_problem_continues_its_open_proposal(run_settings, outputs: Path, tmp_path: Path) -> None:

@@ -58,7 +58,13 @@ class Settings(BaseSettings):
     llm_batch_size: int = Field(default=20, ge=1, description="Voices per call for per-voice agents.")
     llm_temperature: float = Field(default=0.0, ge=0, le=2)
 
-    review_threshold: float = Field(default=0.6, ge=0, le=1, description="Owner confidence below: needs review.")
+    review_threshold: float = Field(
+        default=0.6, ge=0, le=1,
+        description="Owner confidence below: needs review; with --engine llm only these voices go to the model (归因).")
+    llm_tag_threshold: float = Field(
+        default=0.6, ge=0, le=1,
+        description="--engine llm: only voices whose offline tag confidence is below this go to the model for 溯源 "
+        "(0: none, 1: all but the certain); the others keep the offline tag and sentiment.")
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -22,9 +22,9 @@ VULNERABLE_SEGMENTS = ("老年客户",)
 # Calibrated on gold_v1's issues table (the labellers' P1–P4 on the KD-001 matrix): the shares of a
 # problem's voices that raise severity, the volume-share bands of impact, and the escalated share
 # that raises impact. Measured there: priority exact 43% → 57%, within one 86% → 96%; see docs/dev_notes.md.
-THREAT_SHARE, BLOCKED_SHARE, VULNERABLE_SHARE = 0.2, 0.3, 0.4
+THREAT_SHARE, BLOCKED_SHARE, VULNERABLE_SHARE = 0.2, 0.2, 0.4
 IMPACT_BANDS = (0.15, 0.075, 0.03, 0.015)  # share of the period's negative voices for impact 5, 4, 3, 2
-ESCALATED_SHARE = 0.5
+ESCALATED_SHARE = 0.4
 
 
 @dataclass(frozen=True)

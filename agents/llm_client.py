@@ -87,24 +87,38 @@ def validated(content: str | None, model: type[M]) -> M:
     return model.model_validate(parse_json(content))
 
 
-class VoiceItem(BaseModel):
+class KeyedItem(BaseModel):
+    """One item of a batched answer, keyed by what it answers: a voice, a cluster, a proposal."""
+
+    @property
+    def key(self) -> str:
+        raise NotImplementedError
+
+
+class VoiceItem(KeyedItem):
     """One item of a per-voice answer. Models write "id" as often as "voice_id"; both name the voice."""
 
     voice_id: str = Field(validation_alias=AliasChoices("voice_id", "id"))
 
+    @property
+    def key(self) -> str:
+        return self.voice_id
 
-V = TypeVar("V", bound=VoiceItem)
+
+V = TypeVar("V", bound=KeyedItem)
+X = TypeVar("X")
 
 
 class Items(BaseModel, Generic[M]):
-    """A per-voice answer: {"items": [...]}, one item per voice of the batch."""
+    """A batched answer: {"items": [...]}, one item per voice (cluster, proposal) of the batch."""
 
     items: list[M]
 
 
 def parse_items(content: str | None, model: type[V], ids: set[str], build: Callable[[V], T | None]) -> dict[str, T]:
-    """Valid items by voice id. Invalid, unknown or duplicate items are dropped one by one; an
-    answer with no valid item at all is retried as a whole."""
+    """Valid items by key. Invalid, unknown or duplicate items are dropped one by one (`build` may
+    refuse an item by returning None or raising InvalidAnswer); an answer with no valid item at all is
+    retried as a whole."""
     payload = parse_json(content)
     raws = payload.get("items") if isinstance(payload, dict) else payload
     if not isinstance(raws, list):
@@ -113,12 +127,15 @@ def parse_items(content: str | None, model: type[V], ids: set[str], build: Calla
     for raw in raws:
         try:
             answer = model.model_validate(raw)
-            item = build(answer) if answer.voice_id in ids and answer.voice_id not in found else None
+            item = build(answer) if answer.key in ids and answer.key not in found else None
         except ValidationError as error:  # the answer's item, or the result built from it
             log.warning("invalid item dropped: %s", error.errors(include_url=False)[:3])
             continue
+        except InvalidAnswer as error:
+            log.warning("invalid item dropped: %s", error)
+            continue
         if item is not None:
-            found[answer.voice_id] = item
+            found[answer.key] = item
     if not found and ids:
         raise InvalidAnswer("no valid item in the answer")
     return found
@@ -219,23 +236,38 @@ class LLMClient:
         answer: T | None = await self.retried(name, lambda: self._answer(messages, name, schema, parse))
         return answer
 
+    async def ask_per_item(self, items: Sequence[X], *, key: Callable[[X], str], size: int, name: str,
+                           prompt: Callable[[list[X]], tuple[str, str, dict[str, Any]]], model: type[V],
+                           build: Callable[[V], T | None]) -> list[T | None]:
+        """One request per batch of `size` items: `prompt` gives the batch's system prompt, user message
+        and answer schema; each item of the answer is a `model` keyed by `key` of its input, which
+        `build` turns into a result (None or InvalidAnswer: refused, that item only). Results are
+        aligned with `items`, None where no valid item came back."""
+        results: list[T | None] = []
+        for start in range(0, len(items), size):
+            batch = list(items[start : start + size])
+            ids = [key(x) for x in batch]
+            system, user, schema = prompt(batch)
+            parse = partial(parse_items, model=model, ids=set(ids), build=build)
+            answers = await self.ask(name, system, user, schema, parse)
+            results += [(answers or {}).get(i) for i in ids]
+        return results
+
     async def ask_per_voice(self, voices: list[VoiceInput], *, name: str, task: str,
                             prompt: Callable[[list[VoiceInput]], tuple[str, dict[str, Any]]],
                             row: Callable[[VoiceInput], dict[str, Any]], model: type[V],
                             build: Callable[[V], T | None]) -> list[T | None]:
-        """One request per batch of voices: `prompt` gives the batch's system prompt and answer schema
-        (both narrowed to the batch's candidates), each voice is a `row` of the <voices> block and each
-        item of the answer a `model` that `build` turns into a result (None: refused). Results are
-        aligned with `voices`, None where no valid item came back."""
-        results: list[T | None] = []
-        size = self.settings.llm_batch_size
-        for batch in (voices[i : i + size] for i in range(0, len(voices), size)):
+        """`ask_per_item` for voices, `llm_batch_size` a request: `prompt` gives the batch's system
+        prompt and answer schema (both narrowed to the batch's candidates), each voice is a `row` of
+        the <voices> block."""
+
+        def request(batch: list[VoiceInput]) -> tuple[str, str, dict[str, Any]]:
             system, schema = prompt(batch)
-            parse = partial(parse_items, model=model, ids={v.id for v in batch}, build=build)
             self.stats.voices += len(batch)
-            answers = await self.ask(name, system, voices_message(task, [row(v) for v in batch]), schema, parse)
-            results += [(answers or {}).get(v.id) for v in batch]
-        return results
+            return system, voices_message(task, [row(v) for v in batch]), schema
+
+        return await self.ask_per_item(voices, key=lambda v: v.id, size=self.settings.llm_batch_size, name=name,
+                                       prompt=request, model=model, build=build)
 
     async def complete(self, messages: list[Any],
                        tools: list[ChatCompletionToolUnionParam] | None = None) -> ChatCompletionMessage | None:

@@ -45,9 +45,9 @@ GOAL = {"calls": 50, "prompt_tokens": 200_000}
 def agent_of(request: FakeRequest) -> str:
     """Which agent sent a request, from its data blocks."""
     blocks = request.blocks
-    if "draft" in blocks:
+    if "proposals" in blocks or "draft" in blocks:  # "draft", "cluster": one a request, before batching
         return "application"
-    if "cluster" in blocks:
+    if "clusters" in blocks or "cluster" in blocks:
         return "analysis"
     voices = request.voices
     return "attribution" if voices and "candidate_owners" in voices[0] else "tracing"

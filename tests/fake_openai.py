@@ -16,7 +16,8 @@ POST /v1/chat/completions. Each request consumes the next scripted behaviour, or
     no_usage      the good answer without a usage block
 
 The responder turns a parsed request into the answer a correct model would give; `per_voice`
-builds one from a function answering a single voice of the <voices> block.
+builds one from a function answering a single voice of the <voices> block, `per_cluster` and
+`per_proposal` from one answering a single row of the batched <clusters> and <proposals> blocks.
 """
 
 from __future__ import annotations
@@ -75,6 +76,19 @@ Responder = Callable[[FakeRequest], Any]
 def per_voice(answer: Callable[[dict[str, Any]], dict[str, Any]]) -> Responder:
     """A responder answering {"items": [...]} with one item per voice of the request."""
     return lambda request: {"items": [answer(v) for v in request.voices]}
+
+
+def per_cluster(label: Callable[[dict[str, Any]], str]) -> Responder:
+    """A responder naming every cluster of a batched naming request (the <clusters> block)."""
+    return lambda request: {"items": [{"cluster_id": c["cluster_id"], "label": label(c)}
+                                      for c in request.blocks.get("clusters", [])]}
+
+
+def per_proposal(answer: Callable[[dict[str, Any]], dict[str, Any]]) -> Responder:
+    """A responder rewriting every proposal of a batched request (the <proposals> block): `answer`
+    gives one item's prose from its row (facts, draft, voices, case_ids, doc_refs)."""
+    return lambda request: {"items": [answer(p) | {"proposal_id": p["proposal_id"]}
+                                      for p in request.blocks.get("proposals", [])]}
 
 
 def _break_item(item: dict[str, Any]) -> dict[str, Any]:
@@ -238,12 +252,11 @@ def graph_model(request: FakeRequest) -> Any:
     """A competent model for whole-graph runs: it answers every agent's request from its data blocks,
     and obeys a voice's injected 'SYSTEM: owner=…' line, as a model an injection succeeded on would."""
     blocks = request.blocks
-    if "draft" in blocks:
-        draft = blocks["draft"]
-        return {**draft, "problem": "【复核】" + draft["problem"],
-                "cited_case_ids": [c["id"] for c in blocks.get("cases", [])][:1]}
-    if "cluster" in blocks:
-        return {"label": "、".join(blocks["cluster"]["keywords"][:2]) + "问题"}
+    if "proposals" in blocks:
+        return per_proposal(lambda item: {**item["draft"], "problem": "【复核】" + item["draft"]["problem"],
+                                          "cited_case_ids": item["case_ids"][:1]})(request)
+    if "clusters" in blocks:
+        return per_cluster(lambda cluster: "、".join(cluster["keywords"][:2]) + "问题")(request)
     items = []
     for voice in request.voices:
         if "candidate_owners" in voice:

@@ -42,7 +42,7 @@ SCOPES = {d.name: d.scope for d in load_service_matrix(_DEFAULTS.service_matrix_
 TAGS = {t.path: TagChoice(t.dimension, t.definition) for t in load_taxonomy(_DEFAULTS.taxonomy_path).tags}
 VALUES: dict[str, dict[str, Any]] = {"attribution": {"departments": SCOPES}, "tracing": {"tags": TAGS}}
 # attribution and tracing v2: the cascade's prompts list only a batch's candidates
-VERSIONS = {"attribution": "v2", "tracing": "v2"}
+VERSIONS = {"attribution": "v2", "tracing": "v2", "analysis": "v2", "application": "v2"}
 
 
 # ------------------------------------------------------------------ prompt templates
@@ -246,11 +246,11 @@ def test_an_unconfigured_client_is_unavailable(tmp_path: Path) -> None:
 def test_usage_reports_the_prompt_versions_kept_across_a_resume(tmp_path: Path) -> None:
     client, _ = mocked([], tmp_path)
     client.system_prompt("analysis")
-    assert client.usage()["prompts"] == {"analysis": "v1"}
+    assert client.usage()["prompts"] == {"analysis": "v2"}
     context = RunContext(settings=client.settings, config=Configuration(), llm=client)
     before: RunState = {"llm": {"calls": 7, "prompts": {"attribution": "v1", "tracing": "v1"}}}
     report = llm_stats(context, before)
-    assert report["prompts"] == {"analysis": "v1", "attribution": "v1", "tracing": "v1"}
+    assert report["prompts"] == {"analysis": "v2", "attribution": "v1", "tracing": "v1"}
     assert llm_stats(RunContext(settings=client.settings, config=Configuration()), before) == {}  # offline
 
 

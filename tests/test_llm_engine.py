@@ -11,15 +11,23 @@ from typing import Any
 
 import pytest
 
-from agents.analysis import llm_cluster_name
-from agents.application import llm_write_proposal, ungrounded_numbers
+from agents.analysis import llm_cluster_names
+from agents.application import ProposalInput, llm_write_proposals, ungrounded_numbers
 from agents.attribution import llm_attribute
 from agents.attribution import refine_with_llm as attribute_cascade
 from agents.llm_client import LLMClient
 from agents.schemas import OwnerScore, VoiceAttribution, VoiceInput, VoiceTrace
 from agents.tracing import TagChoice, llm_trace
 from agents.tracing import refine_with_llm as trace_cascade
-from tests.fake_openai import OUT_OF_MATRIX_OWNER, FakeLLM, FakeRequest, fake_llm_fixture, per_voice  # noqa: F401
+from tests.fake_openai import (  # noqa: F401
+    OUT_OF_MATRIX_OWNER,
+    FakeLLM,
+    FakeRequest,
+    fake_llm_fixture,
+    per_cluster,
+    per_proposal,
+    per_voice,
+)
 from voc.config import Settings
 from voc.contracts import Cluster, Dimension, Engine, Evidence, Kpi, Proposal, Sentiment, Signal
 from voc.knowledge import load_service_matrix, load_taxonomy
@@ -377,20 +385,52 @@ async def test_masking_happens_again_before_prompting(fake_llm: FakeLLM, tmp_pat
 # ------------------------------------------------------------------ 分析
 
 
+def named(i: int, tag: str = SMS_TAG, quotes: tuple[str, ...] = ("V-0001", "V-0002")) -> Cluster:
+    return Cluster(cluster_id=f"C{i:03d}", label=f"关键词名称{i}", keywords=["验证码", "短信"], size=3,
+                   voice_ids=list(quotes), owner_department="信息科技部", dimension="机", tag=tag, severity=2,
+                   impact=2, priority="P3", current_count=3, previous_count=0, rising=False, growth_z=0.0,
+                   representative_voice_ids=list(quotes), distinct_customers=3, complaint_count=0, segments={},
+                   channels={}, mean_intensity=3.0, threat_count=0, blocked_count=0)
+
+
+NAMING_TEXTS = {"V-0001": "验证码收不到，电话13812345678", "V-0002": "短信验证码一直不来"}
+
+
 async def test_name_cluster(fake_llm: FakeLLM, tmp_path: Path) -> None:
-    fake_llm.responder = lambda request: {"label": " 「手机银行验证码收不到」 "}
+    fake_llm.responder = per_cluster(lambda cluster: " 「手机银行验证码收不到」 ")
     client = client_for(fake_llm, tmp_path)
-    quotes = ["验证码收不到，电话13812345678", "短信验证码一直不来"]
-    assert await llm_cluster_name(client, ["验证码", "短信"], quotes, SMS_TAG) == "手机银行验证码收不到"
-    request = fake_llm.requests[0]
-    assert request.blocks["cluster"] == {"tag": SMS_TAG, "keywords": ["验证码", "短信"]}
-    assert request.voices[0] == "验证码收不到，电话[手机号]"
+    assert await llm_cluster_names(client, [named(1)], NAMING_TEXTS) == ["手机银行验证码收不到"]
+    row = fake_llm.requests[0].blocks["clusters"][0]
+    assert row == {"cluster_id": "C001", "tag": SMS_TAG, "keywords": ["验证码", "短信"],
+                   "voices": ["验证码收不到，电话[手机号]", "短信验证码一直不来"]}  # masked quotes only
+    assert client.usage()["prompts"] == {"analysis": "v2"}
+
+
+@pytest.mark.parametrize(("n", "calls"), [(1, 1), (20, 1), (21, 2), (45, 3)])
+async def test_naming_costs_one_call_per_twenty_clusters(fake_llm: FakeLLM, tmp_path: Path, n: int,
+                                                         calls: int) -> None:
+    fake_llm.responder = per_cluster(lambda cluster: f"名称{cluster['cluster_id']}")
+    client = client_for(fake_llm, tmp_path)
+    clusters = [named(i) for i in range(n)]
+    assert await llm_cluster_names(client, clusters, NAMING_TEXTS) == [f"名称{c.cluster_id}" for c in clusters]
+    assert client.stats.calls == calls == math.ceil(n / 20)
+    assert [len(r.blocks["clusters"]) for r in fake_llm.requests] == [min(20, n - 20 * k) for k in range(calls)]
+
+
+async def test_invalid_or_missing_label_falls_back_alone(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    too_long = "手机银行短信验证码在业务高峰期间经常延迟到达甚至完全收不到"
+    fake_llm.responder = lambda request: {"items": [{"cluster_id": "C000", "label": "验证码收不到"},
+                                                    {"cluster_id": "C001", "label": too_long},
+                                                    {"cluster_id": "C099", "label": "不存在的类"}]}
+    client = client_for(fake_llm, tmp_path)
+    assert await llm_cluster_names(client, [named(0), named(1), named(2)], NAMING_TEXTS) == ["验证码收不到", None, None]
+    assert client.stats.calls == 1 and client.stats.failures == 0  # one valid item: no retry
 
 
 async def test_name_cluster_rejects_long_labels(fake_llm: FakeLLM, tmp_path: Path) -> None:
-    fake_llm.responder = lambda request: {"label": "手机银行短信验证码在业务高峰期间经常延迟到达甚至完全收不到"}
+    fake_llm.responder = per_cluster(lambda cluster: "手机银行短信验证码在业务高峰期间经常延迟到达甚至完全收不到")
     client = client_for(fake_llm, tmp_path, llm_max_retries=1)
-    assert await llm_cluster_name(client, ["验证码"], ["验证码收不到"], SMS_TAG) is None
+    assert await llm_cluster_names(client, [named(1)], NAMING_TEXTS) == [None]
     assert client.stats.calls == 2 and client.stats.failures == 1
 
 
@@ -429,53 +469,106 @@ QUOTES = {"V-0001": "验证码收不到，我的手机13812345678", "V-0002": "�
 
 
 def proposal_answer(**changes: Any) -> dict[str, Any]:
-    return {"problem": "本周共42条客户声音反映手机银行验证码收不到，较上期12条明显上升。",
+    return {"proposal_id": "P-2026W47-003",
+            "problem": "本周共42条客户声音反映手机银行验证码收不到，较上期12条明显上升。",
             "root_cause": "营销短信与交易验证码共用通道，高峰期验证码被挤占。",
             "short_term_measures": ["高峰时段暂停营销短信批量发送", "坐席话术补充语音验证码指引"],
             "long_term_measures": ["2026年12月1日前完成验证码独立通道", "建立验证码到达率监控"],
             "cited_case_ids": ["CASE-013", "CASE-011", "CASE-999"]} | changes
 
 
+async def write_one(client: LLMClient, cluster: Cluster, frame: Proposal) -> Proposal | None:
+    return (await llm_write_proposals(client, [ProposalInput(cluster, frame, DOCS, CASES)], QUOTES))[0]
+
+
+def answering(*answers: dict[str, Any]) -> Any:
+    """A responder giving these proposal items, in this order, request after request."""
+    queue = iter(answers)
+    return lambda request: {"items": [next(queue)]}
+
+
 async def test_write_proposal_keeps_every_fact(fake_llm: FakeLLM, tmp_path: Path, cluster: Cluster,
                                          frame: Proposal) -> None:
-    fake_llm.responder = lambda request: proposal_answer() | {"priority": "P4", "owner_department": "市场部"}
+    fake_llm.responder = answering(proposal_answer() | {"priority": "P4", "owner_department": "市场部"})
     client = client_for(fake_llm, tmp_path)
-    result = await llm_write_proposal(client, cluster, QUOTES, DOCS, CASES, frame)
+    result = await write_one(client, cluster, frame)
     assert result is not None and result.engine is Engine.LLM
     prose = {"problem", "root_cause", "short_term_measures", "long_term_measures", "cited_case_ids", "engine"}
     assert result.model_dump(exclude=prose) == frame.model_dump(exclude=prose)
     assert result.problem.startswith("本周共42条") and len(result.short_term_measures) == 2
     assert result.cited_case_ids == ["CASE-011", "CASE-013"]  # the frame's order; the unknown id dropped
     request = fake_llm.requests[0]
-    assert request.blocks["facts"]["due_date"] == "2026-12-01" and request.blocks["facts"]["current_count"] == 42
+    item = request.blocks["proposals"][0]
+    assert item["proposal_id"] == "P-2026W47-003" and item["case_ids"] == ["CASE-011", "CASE-013"]
+    assert item["facts"]["due_date"] == "2026-12-01" and item["facts"]["current_count"] == 42
     assert "13812345678" not in request.user and "[手机号]" in request.user
     assert [c["id"] for c in request.blocks["cases"]] == ["CASE-011", "CASE-013"]
-    assert [q["voice_id"] for q in request.voices] == ["V-0001", "V-0002"]  # evidence only, not every voice
+    assert [d["ref"] for d in request.blocks["docs"]] == ["KD-001#2"] and item["doc_refs"] == ["KD-001#2"]
+    assert [q["voice_id"] for q in item["voices"]] == ["V-0001", "V-0002"]  # evidence only, not every voice
+    assert client.usage()["prompts"] == {"application": "v2"}
 
 
 async def test_write_proposal_rejects_invented_numbers(fake_llm: FakeLLM, tmp_path: Path, cluster: Cluster,
                                                  frame: Proposal) -> None:
-    fake_llm.responder = lambda request: proposal_answer(problem="本周共9999条声音，投诉率上升35%。")
+    fake_llm.responder = lambda request: {"items": [proposal_answer(problem="本周共9999条声音，投诉率上升35%。")]}
     client = client_for(fake_llm, tmp_path, llm_max_retries=1)
-    assert await llm_write_proposal(client, cluster, QUOTES, DOCS, CASES, frame) is None
+    assert await write_one(client, cluster, frame) is None
     assert client.stats.calls == 2 and client.stats.failures == 1
 
 
 async def test_write_proposal_invented_number_then_grounded_answer(fake_llm: FakeLLM, tmp_path: Path, cluster: Cluster,
                                                              frame: Proposal) -> None:
-    answers = iter([proposal_answer(long_term_measures=["3个月内完成改造"]), proposal_answer()])
-    fake_llm.responder = lambda request: next(answers)
+    fake_llm.responder = answering(proposal_answer(long_term_measures=["3个月内完成改造"]), proposal_answer())
     client = client_for(fake_llm, tmp_path)
-    result = await llm_write_proposal(client, cluster, QUOTES, DOCS, CASES, frame)
+    result = await write_one(client, cluster, frame)
     assert result is not None and "3个月" not in " ".join(result.long_term_measures)
     assert client.stats.retries == 1
 
 
 async def test_write_proposal_requires_measures(fake_llm: FakeLLM, tmp_path: Path, cluster: Cluster,
                                           frame: Proposal) -> None:
-    fake_llm.responder = lambda request: proposal_answer(short_term_measures=[])
+    fake_llm.responder = lambda request: {"items": [proposal_answer(short_term_measures=[])]}
     client = client_for(fake_llm, tmp_path, llm_max_retries=0)
-    assert await llm_write_proposal(client, cluster, QUOTES, DOCS, CASES, frame) is None
+    assert await write_one(client, cluster, frame) is None
+
+
+def frames(n: int, frame: Proposal) -> list[Proposal]:
+    return [frame.model_copy(update={"proposal_id": f"P-2026W47-{i:03d}", "cluster_id": f"C-{i:03d}"})
+            for i in range(1, n + 1)]
+
+
+async def test_proposals_are_batched_five_a_call(fake_llm: FakeLLM, tmp_path: Path, cluster: Cluster,
+                                                 frame: Proposal) -> None:
+    fake_llm.responder = per_proposal(lambda item: proposal_answer() | {"problem": "复核：" + item["draft"]["problem"]})
+    client = client_for(fake_llm, tmp_path)
+    inputs = [ProposalInput(cluster, f, DOCS, CASES) for f in frames(7, frame)]
+    results = await llm_write_proposals(client, inputs, QUOTES)
+    assert [r.proposal_id for r in results if r is not None] == [f.frame.proposal_id for f in inputs]
+    assert all(r is not None and r.engine is Engine.LLM and r.problem.startswith("复核：") for r in results)
+    assert client.stats.calls == 2 and [len(r.blocks["proposals"]) for r in fake_llm.requests] == [5, 2]
+    # Cases and docs shared by the batch's proposals are listed once.
+    assert [c["id"] for c in fake_llm.requests[0].blocks["cases"]] == ["CASE-011", "CASE-013"]
+    assert len(fake_llm.requests[0].blocks["docs"]) == 1
+
+
+async def test_invalid_proposal_item_falls_back_alone(fake_llm: FakeLLM, tmp_path: Path, cluster: Cluster,
+                                                      frame: Proposal) -> None:
+    def answer(item: dict[str, Any]) -> dict[str, Any]:
+        if item["proposal_id"].endswith("002"):
+            return proposal_answer(problem="本周共9999条声音。")  # a number that is not among its facts
+        return proposal_answer(problem=f"{item['proposal_id']}：" + item["draft"]["problem"])
+
+    def responder(request: FakeRequest) -> dict[str, Any]:
+        items = per_proposal(answer)(request)["items"]
+        return {"items": [i for i in items if not i["proposal_id"].endswith("003")]}  # 003 left out
+
+    fake_llm.responder = responder
+    client = client_for(fake_llm, tmp_path)
+    results = await llm_write_proposals(client, [ProposalInput(cluster, f, DOCS, CASES) for f in frames(4, frame)],
+                                        QUOTES)
+    assert [r is not None for r in results] == [True, False, False, True]
+    assert results[0] is not None and results[0].problem.startswith("P-2026W47-001：")
+    assert client.stats.calls == 1 and client.stats.failures == 0 and client.stats.retries == 0
 
 
 def test_fake_request_parses_blocks() -> None:

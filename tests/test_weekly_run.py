@@ -173,7 +173,7 @@ def test_llm_engine_run_gives_the_same_contract_with_fallbacks(run_settings, out
     assert run["engine"] == "llm" and run["llm"]["calls"] >= 3 and run["llm"]["fallbacks"] >= 1
     assert run["llm"]["prompt_tokens"] > 0
     # The prompt template versions the run used, beside the usage (and not inside it).
-    assert run["prompts"] == {"analysis": "v1", "application": "v1", "attribution": "v2", "tracing": "v2"}
+    assert run["prompts"] == {"analysis": "v2", "application": "v2", "attribution": "v2", "tracing": "v2"}
     assert "prompts" not in run["llm"] and load(outputs)[3]["prompts"] == {}
     assert all(p["problem"].startswith("【复核】") and p["engine"] == "llm" for p in proposals)
     assert any(c["label"].endswith("问题") for c in clusters)

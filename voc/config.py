@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(default=3, ge=0)
     llm_backoff_seconds: float = Field(default=1.0, ge=0)
     llm_batch_size: int = Field(default=20, ge=1, description="Voices per call for per-voice agents.")
+    llm_label_batch_size: int = Field(default=20, ge=1, description="Clusters named per call (分析).")
+    llm_proposal_batch_size: int = Field(default=5, ge=1, description="Proposals rewritten per call (应用).")
     llm_temperature: float = Field(default=0.0, ge=0, le=2)
 
     review_threshold: float = Field(

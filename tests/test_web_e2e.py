@@ -79,7 +79,9 @@ def browser_ready() -> None:
 def base_url(browser_ready: None, loaded_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real app on a free loopback port, with one finished run for WEEK."""
     settings: Settings = kb_with_voices(loaded_kb, tmp_path_factory.mktemp("web"), rows() + VAGUE)
-    settings = settings.model_copy(update={"api_token": TOKEN})
+    # A strict review threshold: the calibrated owner confidence routes most demo voices with certainty, and
+    # the review-queue walk needs pages of flagged voices.
+    settings = settings.model_copy(update={"api_token": TOKEN, "review_threshold": 0.97})
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="uvicorn-e2e", daemon=True)

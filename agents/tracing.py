@@ -49,7 +49,7 @@ def intensity_of(sentiment: Sentiment, feeling: SentimentResult, voice: VoiceInp
     any other voice's is 1."""
     if sentiment == feeling.sentiment:
         return feeling.intensity
-    return negative_intensity(voice.text, voice.channel) if sentiment == Sentiment.NEGATIVE else 1
+    return negative_intensity(voice.text, feeling) if sentiment == Sentiment.NEGATIVE else 1
 
 
 REVIEWED_FIELDS = {"dimension": "dimension", "tag": "tag", "sentiment": "sentiment"}

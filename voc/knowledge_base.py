@@ -187,10 +187,11 @@ class KnowledgeBase:
     def candidate_owners_many(self, queries: list[OwnerQuery], top_k: int = 3) -> list[list[OwnerCandidate]]:
         """Owners ranked by the learned layer (rules are its features); each keeps the rule evidence
         of its best matrix entry as its reasons. Rules alone rank when no owner model could be trained."""
-        rules = self._owner_rule_scores(queries)
+        vectors = self._query_vectors([q.text for q in queries])
+        rules = self._owner_rule_scores(queries, vectors)
         if self.learned.owner is None:
             return [rank_owners(scored, top_k) for scored in rules]
-        judged = self.judge_many(queries, frozenset({"owner"}), top_k, self._owner_prior(rules))
+        judged = self.judge_many(queries, frozenset({"owner"}), top_k, self._owner_prior(rules), vectors)
         return [learned_owners(judgement, scored) for judgement, scored in zip(judged, rules, strict=True)]
 
     def _owner_prior(self, rules: list[list[tuple[MatrixEntry, float, list[str]]]]) -> Prior:
@@ -202,9 +203,10 @@ class KnowledgeBase:
                    for e in examples]
         return self._owner_prior(self._owner_rule_scores(queries))
 
-    def _owner_rule_scores(self, queries: list[OwnerQuery]) -> list[list[tuple[MatrixEntry, float, list[str]]]]:
+    def _owner_rule_scores(self, queries: list[OwnerQuery], vectors: np.ndarray | None = None
+                           ) -> list[list[tuple[MatrixEntry, float, list[str]]]]:
         entries = self.matrix.entries
-        vectors = self._query_vectors([q.text for q in queries])
+        vectors = self._query_vectors([q.text for q in queries]) if vectors is None else vectors
         similarity = vectors @ self._matrix_vectors.T
         reviewed = self._reviewed_neighbours(vectors, "owner_department")
         results = []
@@ -218,15 +220,18 @@ class KnowledgeBase:
         return results
 
     def judge_many(self, queries: list[OwnerQuery], labels: frozenset[str] = frozenset({"owner", "tag", "sentiment"}),
-                   top_k: int = 3, owner_prior: Prior | None = None) -> list[Judgement]:
-        """The learned layer's owner, tag, dimension and sentiment of each voice."""
+                   top_k: int = 3, owner_prior: Prior | None = None,
+                   vectors: np.ndarray | None = None) -> list[Judgement]:
+        """The learned layer's owner, tag, dimension and sentiment of each voice (`vectors`: the
+        queries' e5 vectors when the caller has them already)."""
         texts = [q.text for q in queries]
         # Sentiment reads no vector: judging it alone embeds nothing.
-        vectors = self._query_vectors(texts) if labels - {"sentiment"} else None
+        if vectors is None and labels - {"sentiment"}:
+            vectors = self._query_vectors(texts)
         inputs = Inputs(texts=[simplified(mask_text(t)) for t in texts], channels=[q.channel for q in queries],
                         businesses=[q.business for q in queries], vectors=vectors)
         if "owner" in labels and owner_prior is None:
-            owner_prior = self._owner_prior(self._owner_rule_scores(queries))
+            owner_prior = self._owner_prior(self._owner_rule_scores(queries, vectors))
         return self.learned.judge(inputs, top_k, labels, owner_prior)
 
     def judge_sentiment_many(self, queries: list[OwnerQuery]) -> list[SentimentJudgement]:

@@ -184,10 +184,10 @@ def _negative_intensity(text: str, negative: float, signals: list[Signal]) -> in
     return max(2, min(5, level))
 
 
-def negative_intensity(text: str, channel: str = "") -> int:
+def negative_intensity(text: str, result: SentimentResult) -> int:
     """The intensity of a voice known to be negative (the learned layer said so where the lexicon
-    did not): read from the same cues — intensifiers, exclamation, sarcasm, threats, blocked funds."""
-    result = analyse(text, channel)
+    did not), from the lexicon's own reading `result` of it: the same cues — intensifiers,
+    exclamation, sarcasm, threats, blocked funds."""
     if result.sentiment == Sentiment.NEGATIVE:
         return result.intensity
     return _negative_intensity(simplified(text), max(1.0, -result.score), result.signals)
